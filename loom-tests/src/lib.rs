@@ -1,0 +1,1 @@
+//! Loom models for bufpool live in `tests/`; see `docs/TESTING.md`.

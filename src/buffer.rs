@@ -1,0 +1,390 @@
+//! [`PooledBuffer`]: an owned, growable byte buffer that goes back to its pool
+//! when dropped.
+
+use crate::alloc::Mem;
+use crate::cache::{self, Block, Return};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+/// A byte buffer from a [`BufferPool`](crate::BufferPool). It derefs to
+/// `[u8]` (its first `len()` bytes), grows like a `Vec<u8>`, and goes back to
+/// the pool it came from when dropped, on whichever thread that happens.
+///
+/// It is `'static + Send + Sync`: it can move into a spawned task or be held by
+/// the kernel during I/O. Every byte of its capacity is always initialised
+/// memory, so [`spare_mut`](PooledBuffer::spare_mut) hands out `&mut [u8]`
+/// to read into, with no zeroing and no `unsafe`.
+///
+/// ```
+/// use std::io::Write;
+/// let pool = bufpool::BufferPool::new();
+/// let mut buf = pool.get(4);
+/// buf.copy_from_slice(b"abcd");
+/// buf.write_all(b"efgh").unwrap();
+/// assert_eq!(&buf[..], b"abcdefgh");
+/// let v: Vec<u8> = buf.into_vec(); // detached: no longer pooled
+/// assert_eq!(v, b"abcdefgh");
+/// ```
+pub struct PooledBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+    cap: usize,
+    pinned: bool,
+    /// The block that issued this buffer; `None` for memory adopted from a
+    /// `Vec` (alignment 1, freed as a `Vec`).
+    home: Option<NonNull<Block>>,
+}
+
+// SAFETY: the buffer uniquely owns its memory; `home` is only used through the
+// thread-safe release protocol in `cache` (atomic refcount, owner check by id).
+unsafe impl Send for PooledBuffer {}
+// SAFETY: `&PooledBuffer` only reads the bytes; no interior mutability.
+unsafe impl Sync for PooledBuffer {}
+
+impl PooledBuffer {
+    /// # Safety
+    /// `mem` is owned and fully initialised, `len <= mem.cap`, and `home` (if
+    /// any) holds a reference counted for this buffer.
+    pub(crate) unsafe fn from_parts(mem: Mem, len: usize, home: Option<NonNull<Block>>) -> Self {
+        debug_assert!(len <= mem.cap);
+        Self { ptr: mem.ptr, len, cap: mem.cap, pinned: mem.pinned, home }
+    }
+
+    /// Number of bytes in the buffer.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if `len() == 0`.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the buffer can hold without moving.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Whether this buffer returns to a pool when dropped (false for one made
+    /// from a `Vec`).
+    pub fn is_pooled(&self) -> bool {
+        self.home.is_some()
+    }
+
+    /// The bytes, as a slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` is valid for `cap >= len` initialised bytes we own.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes, as a mutable slice.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as `as_slice`, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The spare capacity `len()..capacity()`, initialised and writable: read
+    /// into it, then call [`set_len`](PooledBuffer::set_len).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut b = pool.with_capacity(4096);
+    /// let n = std::io::Read::read(&mut &b"data"[..], b.spare_mut()).unwrap();
+    /// b.set_len(n);
+    /// assert_eq!(&b[..], b"data");
+    /// ```
+    #[inline]
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the whole capacity is initialised (an invariant of this
+        // type) and owned; `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), self.cap - self.len) }
+    }
+
+    /// Sets the length. Safe because the whole capacity is always initialised.
+    ///
+    /// # Panics
+    /// If `len > capacity()`.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.cap, "set_len({len}) beyond capacity {}", self.cap);
+        self.len = len;
+    }
+
+    /// A raw pointer to the start of the buffer (for kernel I/O).
+    #[inline]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// A raw mutable pointer to the start of the buffer (for kernel I/O).
+    #[inline]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Whether the buffer's memory is mlocked.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+
+    /// Shortens the buffer to `len` bytes; no effect if it is already shorter.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Sets `len()` to 0, keeping the capacity.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Resizes to `new_len`, filling new bytes with `value`. Past capacity the
+    /// contents move to a larger buffer from the same pool.
+    pub fn resize(&mut self, new_len: usize, value: u8) {
+        if new_len > self.len {
+            self.reserve(new_len - self.len);
+            let old = self.len;
+            self.len = new_len;
+            self.as_mut_slice()[old..].fill(value);
+        } else {
+            self.len = new_len;
+        }
+    }
+
+    /// Appends `data`, moving to a larger pooled buffer if needed.
+    #[inline]
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.reserve(data.len());
+        let len = self.len;
+        self.spare_mut()[..data.len()].copy_from_slice(data);
+        self.len = len + data.len();
+    }
+
+    /// Makes room for at least `additional` more bytes. Growth takes a buffer
+    /// of at least double the capacity from the same pool (so it lands in a
+    /// size class and is pooled), copies the contents and returns the old one.
+    ///
+    /// # Panics
+    /// If the new capacity overflows `isize::MAX` or cannot be allocated.
+    pub fn reserve(&mut self, additional: usize) {
+        if additional <= self.cap - self.len {
+            return;
+        }
+        self.grow(additional);
+    }
+
+    #[cold]
+    fn grow(&mut self, additional: usize) {
+        let need = self.len.checked_add(additional).unwrap_or_else(|| panic!("capacity overflow"));
+        let want = need.max(self.cap.saturating_mul(2));
+        let pool = match self.home {
+            // SAFETY: this buffer's reference keeps its home (and pool) live.
+            Some(home) => unsafe { cache::pool_of(home) }.clone(),
+            None => crate::global().inner().clone(),
+        };
+        let mut next = match cache::acquire(&pool, want, false) {
+            Ok(b) => b,
+            Err(_) => cache::acquire(&pool, need, false).unwrap_or_else(|e| panic!("{e}")),
+        };
+        next.len = self.len;
+        next.as_mut_slice().copy_from_slice(self.as_slice());
+        std::mem::swap(self, &mut next);
+    }
+
+    /// Detaches the bytes as a `Vec<u8>`; the memory leaves the pool.
+    ///
+    /// This moves the allocation without copying when it can be a `Vec`'s
+    /// (alignment 1, the default). An aligned pool's buffer (`alignment > 1`
+    /// or `pinned_memory`) cannot be freed as a `Vec`, so its bytes are copied
+    /// into a new `Vec` and the buffer goes back to the pool.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut b = pool.get(3);
+    /// b.copy_from_slice(b"xyz");
+    /// assert_eq!(b.into_vec(), b"xyz");
+    /// assert_eq!(pool.stats().outstanding_buffers, 0);
+    /// ```
+    pub fn into_vec(self) -> Vec<u8> {
+        let this = std::mem::ManuallyDrop::new(self);
+        let home = match this.home {
+            None => {
+                // SAFETY: memory adopted from a `Vec<u8>` with this capacity;
+                // all of it is initialised.
+                return unsafe { Vec::from_raw_parts(this.ptr.as_ptr(), this.len, this.cap) };
+            }
+            Some(h) => h,
+        };
+        // SAFETY: our reference keeps `home` live.
+        let pool = unsafe { cache::pool_of(home) };
+        if pool.alignment() > 1 || this.cap == 0 {
+            let v = this.as_slice().to_vec();
+            let mem = Mem { ptr: this.ptr, cap: this.cap, pinned: this.pinned };
+            // SAFETY: `home` issued this buffer; its reference is consumed and
+            // `this` is never dropped.
+            unsafe { cache::release(home, mem, Return::Recycle) };
+            return v;
+        }
+        let mut mem = Mem { ptr: this.ptr, cap: this.cap, pinned: this.pinned };
+        pool.unpin_for_detach(&mut mem);
+        let (ptr, len, cap) = (this.ptr, this.len, this.cap);
+        // SAFETY: as above, with `Detach`: we keep the (unpinned) memory.
+        unsafe { cache::release(home, mem, Return::Detach) };
+        // SAFETY: allocated by the global allocator with `Layout(cap, 1)`
+        // (alignment 1 checked above), exactly what `Vec<u8>` frees; all `cap`
+        // bytes are initialised and `len <= cap`.
+        unsafe { Vec::from_raw_parts(ptr.as_ptr(), len, cap) }
+    }
+
+    /// The same as [`into_vec`](PooledBuffer::into_vec).
+    pub fn into_inner(self) -> Vec<u8> {
+        self.into_vec()
+    }
+
+    /// Splits off the raw parts for a zero-copy owner (e.g. `Bytes`).
+    pub(crate) fn home(&self) -> Option<NonNull<Block>> {
+        self.home
+    }
+}
+
+impl Drop for PooledBuffer {
+    #[inline]
+    fn drop(&mut self) {
+        match self.home {
+            Some(home) => {
+                let mem = Mem { ptr: self.ptr, cap: self.cap, pinned: self.pinned };
+                // SAFETY: `home` issued this buffer, whose reference is consumed
+                // here, once.
+                unsafe { cache::release(home, mem, Return::Recycle) }
+            }
+            None => {
+                // SAFETY: memory adopted from a `Vec<u8>` with this capacity.
+                drop(unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), 0, self.cap) });
+            }
+        }
+    }
+}
+
+impl From<Vec<u8>> for PooledBuffer {
+    /// Adopts a `Vec`'s allocation without copying. Its spare capacity is
+    /// zeroed (the buffer's whole capacity is always initialised). The buffer
+    /// is freed, not pooled, on drop.
+    fn from(mut v: Vec<u8>) -> Self {
+        let spare = v.spare_capacity_mut();
+        // SAFETY: writing zeros to the spare capacity initialises it.
+        unsafe { spare.as_mut_ptr().write_bytes(0, spare.len()) };
+        let mut v = std::mem::ManuallyDrop::new(v);
+        let cap = v.capacity();
+        let len = v.len();
+        let ptr = NonNull::new(v.as_mut_ptr()).expect("Vec pointers are non-null");
+        PooledBuffer { ptr, len, cap, pinned: false, home: None }
+    }
+}
+
+impl From<PooledBuffer> for Vec<u8> {
+    fn from(b: PooledBuffer) -> Self {
+        b.into_vec()
+    }
+}
+
+impl Deref for PooledBuffer {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl DerefMut for PooledBuffer {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl AsRef<[u8]> for PooledBuffer {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsMut<[u8]> for PooledBuffer {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for PooledBuffer {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for PooledBuffer {
+    /// Shows length and capacity, never the contents.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBuffer")
+            .field("len", &self.len)
+            .field("capacity", &self.cap)
+            .field("pooled", &self.home.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for PooledBuffer {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+impl Eq for PooledBuffer {}
+
+impl PartialEq<[u8]> for PooledBuffer {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl std::hash::Hash for PooledBuffer {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl Clone for PooledBuffer {
+    /// A new buffer from the same pool with the same contents.
+    fn clone(&self) -> Self {
+        let pool = match self.home {
+            // SAFETY: this buffer's reference keeps its home (and pool) live.
+            Some(home) => unsafe { cache::pool_of(home) }.clone(),
+            None => crate::global().inner().clone(),
+        };
+        let mut b = cache::acquire(&pool, self.len, false).unwrap_or_else(|e| panic!("{e}"));
+        b.copy_from_slice(self.as_slice());
+        b
+    }
+}
+
+impl std::io::Write for PooledBuffer {
+    /// Appends; past capacity the contents move to a larger pooled buffer.
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Errors: [`BuildError`] for invalid configurations, [`AllocError`] for
+//! requests that cannot be allocated.
+
+use std::fmt;
+
+/// Why [`Builder::build`](crate::Builder::build) refused a configuration.
+///
+/// ```
+/// let err = bufpool::BufferPool::builder().num_shards(0).build().unwrap_err();
+/// assert_eq!(err, bufpool::BuildError::ZeroShards);
+/// println!("{err}"); // "num_shards must be at least 1"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `num_shards(0)`.
+    ZeroShards,
+    /// `num_shards(n)` with `n` not a power of two.
+    ShardsNotPowerOfTwo(usize),
+    /// `num_shards(n)` above 1024.
+    TooManyShards(usize),
+    /// `tls_cache_size(0)`.
+    ZeroCacheDepth,
+    /// `tls_cache_size(n)` above 64.
+    CacheDepthTooLarge(usize),
+    /// `max_buffers_per_shard(0)`.
+    ZeroBuffersPerShard,
+    /// `min_buffer_size(0)`.
+    ZeroMinSize,
+    /// `min_buffer_size` greater than `max_buffer_size`.
+    MinAboveMax {
+        /// The minimum that was set.
+        min: usize,
+        /// The maximum that was set.
+        max: usize,
+    },
+    /// `max_buffer_size` above `isize::MAX / 2`.
+    MaxTooLarge(usize),
+    /// `alignment(n)` with `n` zero or not a power of two.
+    AlignmentNotPowerOfTwo(usize),
+    /// `alignment(n)` above 1 GiB.
+    AlignmentTooLarge(usize),
+    /// `cpus(0)`.
+    ZeroCpus,
+    /// `read_size(0)`.
+    ZeroReadSize,
+    /// `idle_timeout(Duration::ZERO)`.
+    ZeroIdleTimeout,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroShards => f.write_str("num_shards must be at least 1"),
+            Self::ShardsNotPowerOfTwo(n) => write!(f, "num_shards must be a power of two, got {n}"),
+            Self::TooManyShards(n) => write!(f, "num_shards must be at most 1024, got {n}"),
+            Self::ZeroCacheDepth => f.write_str("tls_cache_size must be at least 1"),
+            Self::CacheDepthTooLarge(n) => write!(f, "tls_cache_size must be at most 64, got {n}"),
+            Self::ZeroBuffersPerShard => f.write_str("max_buffers_per_shard must be at least 1"),
+            Self::ZeroMinSize => f.write_str("min_buffer_size must be at least 1"),
+            Self::MinAboveMax { min, max } => {
+                write!(f, "min_buffer_size ({min}) must not exceed max_buffer_size ({max})")
+            }
+            Self::MaxTooLarge(n) => write!(f, "max_buffer_size must be at most isize::MAX / 2, got {n}"),
+            Self::AlignmentNotPowerOfTwo(n) => {
+                write!(f, "alignment must be a non-zero power of two, got {n}")
+            }
+            Self::AlignmentTooLarge(n) => write!(f, "alignment must be at most 1 GiB, got {n}"),
+            Self::ZeroCpus => f.write_str("cpus must be at least 1"),
+            Self::ZeroReadSize => f.write_str("read_size must be at least 1"),
+            Self::ZeroIdleTimeout => f.write_str("idle_timeout must be non-zero"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Why [`BufferPool::try_get`](crate::BufferPool::try_get) could not serve a request.
+///
+/// ```
+/// let pool = bufpool::BufferPool::new();
+/// let err = pool.try_get(usize::MAX).unwrap_err();
+/// assert!(matches!(err, bufpool::AllocError::CapacityOverflow { .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// The size cannot be described to the allocator (above `isize::MAX` once
+    /// rounded up to the alignment).
+    CapacityOverflow {
+        /// The capacity asked for.
+        size: usize,
+    },
+    /// The allocator returned null.
+    OutOfMemory {
+        /// The capacity asked for.
+        size: usize,
+    },
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CapacityOverflow { size } => {
+                write!(f, "buffer capacity overflow: {size} bytes exceeds isize::MAX")
+            }
+            Self::OutOfMemory { size } => write!(f, "memory allocation of {size} bytes failed"),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+impl From<AllocError> for std::io::Error {
+    fn from(e: AllocError) -> Self {
+        let kind = match e {
+            AllocError::CapacityOverflow { .. } => std::io::ErrorKind::InvalidInput,
+            AllocError::OutOfMemory { .. } => std::io::ErrorKind::OutOfMemory,
+        };
+        std::io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,1 @@
+//! The async read layer (futures-io, and tokio behind the `tokio` feature).

@@ -1,0 +1,210 @@
+//! Counters and their snapshot.
+//!
+//! Every thread counts into its own cache block with single-writer counters: the
+//! owner does a `Relaxed` load and a `Relaxed` store (a plain `add` to memory on
+//! x86-64, never a locked read-modify-write), and [`BufferPool::stats`] sums the
+//! blocks on read. Counts from threads that retire are folded into the pool's
+//! totals under the registry lock, so a snapshot never counts a thread twice or
+//! not at all.
+//!
+//! [`BufferPool::stats`]: crate::BufferPool::stats
+
+use crate::sync::{AtomicU64, Ordering};
+use std::fmt;
+
+macro_rules! counters {
+    ($($name:ident),* $(,)?) => {
+        /// Per-block counters. Single writer (the owning thread), many readers.
+        #[derive(Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        /// A plain copy of [`Counters`], for folding and summing.
+        #[derive(Default, Clone, Copy, Debug)]
+        pub(crate) struct Totals {
+            $(pub(crate) $name: u64,)*
+        }
+
+        impl Counters {
+            /// A racy but per-counter-consistent copy.
+            pub(crate) fn snapshot(&self) -> Totals {
+                // Relaxed: each counter is read on its own; a snapshot taken
+                // while the owner counts may be a few events old, never torn.
+                Totals { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+
+            /// Adds `t` with atomic read-modify-writes: for counters that
+            /// several threads write (the pool's own, on slow paths).
+            pub(crate) fn add_shared(&self, t: &Totals) {
+                // Relaxed: statistics; nothing is published through them.
+                $(if t.$name != 0 { self.$name.fetch_add(t.$name, Ordering::Relaxed); })*
+            }
+        }
+
+        impl Totals {
+            pub(crate) fn add(&mut self, o: &Totals) {
+                $(self.$name = self.$name.wrapping_add(o.$name);)*
+            }
+        }
+    };
+}
+
+counters!(
+    cache_hits,
+    shard_hits,
+    steals,
+    fresh_allocations,
+    unpooled,
+    returns,
+    discards,
+    evictions,
+    out_bytes,
+    in_bytes,
+    cached_bytes_signed,
+    right_sized,
+);
+
+impl Counters {
+    /// Adds `n` to a counter that only the calling thread writes.
+    #[inline(always)]
+    pub(crate) fn bump(c: &AtomicU64, n: u64) {
+        // Relaxed load + Relaxed store: this thread is the only writer, so no
+        // update can be lost; readers (stats) only need an untorn value. Pairs
+        // with nothing: no other memory is published through a counter.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a single-writer counter (wrapping; summed totals are
+    /// exact even if one block's share is "negative").
+    #[inline(always)]
+    pub(crate) fn drop_by(c: &AtomicU64, n: u64) {
+        c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of a pool's counters. Monotonic counts cover the pool's life;
+/// the byte and buffer gauges are as of the snapshot.
+///
+/// ```
+/// let pool = bufpool::BufferPool::new();
+/// drop(pool.get(64 * 1024));
+/// drop(pool.get(64 * 1024));
+/// let s = pool.stats();
+/// assert_eq!(s.gets, 2);
+/// assert_eq!(s.fresh_allocations, 1);
+/// assert_eq!(s.cache_hits, 1);
+/// assert_eq!(s.outstanding_buffers, 0);
+/// println!("{s}");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Buffers handed out (every kind below summed).
+    pub gets: u64,
+    /// Gets served from the calling thread's cache.
+    pub cache_hits: u64,
+    /// Gets served from the calling thread's home shard.
+    pub shard_hits: u64,
+    /// Gets served from another shard.
+    pub steals: u64,
+    /// Gets that allocated a new pooled buffer.
+    pub fresh_allocations: u64,
+    /// Gets outside `[min_buffer_size, max_buffer_size]`, served exactly and
+    /// freed on drop.
+    pub unpooled: u64,
+    /// Buffers that came back (dropped, detached with `into_vec`, or frozen
+    /// `Bytes` whose last clone dropped).
+    pub returns: u64,
+    /// Returned poolable buffers freed because the pool was full or closed.
+    pub discards: u64,
+    /// Idle buffers freed to make room (`Clock`), by the idle clock, or by `trim`.
+    pub evictions: u64,
+    /// Reads whose small result was moved into a right-sized buffer.
+    pub right_sized: u64,
+    /// Bytes retained idle in thread caches and shards.
+    pub pooled_bytes: u64,
+    /// Buffers handed out and not yet returned.
+    pub outstanding_buffers: u64,
+    /// Capacity of the buffers handed out and not yet returned.
+    pub outstanding_bytes: u64,
+    /// Bytes currently mlocked by this pool.
+    pub pinned_bytes: u64,
+    /// Buffers that could not be mlocked and were served unpinned.
+    pub pin_failures: u64,
+}
+
+impl Stats {
+    pub(crate) fn from_totals(t: &Totals, shard_bytes: u64, pinned_bytes: u64, pin_failures: u64) -> Self {
+        let gets = t.cache_hits + t.shard_hits + t.steals + t.fresh_allocations + t.unpooled;
+        Stats {
+            gets,
+            cache_hits: t.cache_hits,
+            shard_hits: t.shard_hits,
+            steals: t.steals,
+            fresh_allocations: t.fresh_allocations,
+            unpooled: t.unpooled,
+            returns: t.returns,
+            discards: t.discards,
+            evictions: t.evictions,
+            right_sized: t.right_sized,
+            pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes_signed),
+            outstanding_buffers: gets.saturating_sub(t.returns),
+            outstanding_bytes: t.out_bytes.saturating_sub(t.in_bytes),
+            pinned_bytes,
+            pin_failures,
+        }
+    }
+
+    /// Fraction of gets served without allocating (0.0 to 1.0).
+    pub fn hit_rate(&self) -> f64 {
+        if self.gets == 0 {
+            return 0.0;
+        }
+        1.0 - (self.fresh_allocations + self.unpooled) as f64 / self.gets as f64
+    }
+}
+
+/// Formats a byte count compactly (`512 B`, `64.0 KiB`, `1.5 GiB`).
+pub(crate) fn human(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gets {} (hit {:.1}%: cache {}, shard {}, steal {}; fresh {}, unpooled {}), \
+             returns {} (discarded {}, evicted {}), pooled {}, out {} in {} buffers, pinned {}",
+            self.gets,
+            self.hit_rate() * 100.0,
+            self.cache_hits,
+            self.shard_hits,
+            self.steals,
+            self.fresh_allocations,
+            self.unpooled,
+            self.returns,
+            self.discards,
+            self.evictions,
+            human(self.pooled_bytes),
+            human(self.outstanding_bytes),
+            self.outstanding_buffers,
+            human(self.pinned_bytes),
+        )?;
+        if self.pin_failures > 0 {
+            write!(f, " ({} pin failures)", self.pin_failures)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! The std / loom switch. Core code never names `std::sync` or `loom` directly.
+//!
+//! Under `--cfg loom` the atomics, `Arc`, the mutex, `thread_local!` and the
+//! crossbeam queue are replaced with loom's (or a loom-modelled stand-in), so the
+//! models in `loom-tests/` explore every interleaving of the real protocol code.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+
+/// A mutex for slow paths only (registration, retirement, clock sweeps).
+#[cfg(not(loom))]
+pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+#[cfg(not(loom))]
+impl<T> Mutex<T> {
+    pub(crate) fn new(t: T) -> Self {
+        Self(parking_lot::Mutex::new(t))
+    }
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        self.0.lock()
+    }
+    pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        self.0.try_lock()
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+#[cfg(loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(t: T) -> Self {
+        Self(loom::sync::Mutex::new(t))
+    }
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
+    }
+}
+
+/// A bounded MPMC queue: crossbeam's lock-free `ArrayQueue`, or under loom a
+/// mutex-protected deque with the same contract (linearizable push/pop, fails
+/// when full), so loom treats the queue as the atomic black box it is.
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::ArrayQueue as BoundedQueue;
+
+#[cfg(loom)]
+pub(crate) struct BoundedQueue<T> {
+    cap: usize,
+    q: loom::sync::Mutex<std::collections::VecDeque<T>>,
+}
+#[cfg(loom)]
+impl<T> BoundedQueue<T> {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { cap, q: loom::sync::Mutex::new(Default::default()) }
+    }
+    pub(crate) fn push(&self, t: T) -> Result<(), T> {
+        let mut q = self.q.lock().unwrap();
+        if q.len() == self.cap {
+            return Err(t);
+        }
+        q.push_back(t);
+        Ok(())
+    }
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.q.lock().unwrap().pop_back()
+    }
+}
+
+/// The process-wide epoch: bumped whenever any pool closes, trims or advances its
+/// idle clock, so each thread notices with one `Relaxed` load per operation that
+/// it has housekeeping to do for its caches.
+#[cfg(not(loom))]
+pub(crate) fn global_epoch() -> &'static AtomicU64 {
+    static EPOCH: AtomicU64 = AtomicU64::new(1);
+    &EPOCH
+}
+
+#[cfg(loom)]
+pub(crate) fn global_epoch() -> &'static AtomicU64 {
+    loom::lazy_static! {
+        static ref EPOCH: AtomicU64 = AtomicU64::new(1);
+    }
+    &EPOCH
+}
+
+/// The CPU this thread runs on, used only to pick a home shard on slow paths.
+/// `sched_getcpu` is a vDSO/rseq read on Linux (~3 ns); elsewhere (and under
+/// loom) a stable per-thread number stands in.
+pub(crate) fn current_cpu() -> usize {
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        // SAFETY: sched_getcpu has no preconditions; it returns -1 on error.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu >= 0 {
+            return cpu as usize;
+        }
+    }
+    thread_number()
+}
+
+/// A small number that is stable for the life of the calling thread.
+pub(crate) fn thread_number() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+    static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
+    std::thread_local! {
+        static ID: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    ID.try_with(|id| {
+        if id.get() == usize::MAX {
+            // Relaxed: only uniqueness matters, nothing is published through it.
+            id.set(NEXT.fetch_add(1, StdOrdering::Relaxed));
+        }
+        id.get()
+    })
+    .unwrap_or(0)
+}
