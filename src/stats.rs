@@ -69,6 +69,11 @@ impl Counters {
     /// Adds `n` to a counter that only the calling thread writes.
     #[inline(always)]
     pub(crate) fn bump(c: &AtomicU64, n: u64) {
+        // `--cfg bufpool_no_stats` exists only so the `stats_overhead` bench can
+        // measure what counting costs; never use it in production.
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
         // Relaxed load + Relaxed store: this thread is the only writer, so no
         // update can be lost; readers (stats) only need an untorn value. Pairs
         // with nothing: no other memory is published through a counter.
@@ -79,6 +84,9 @@ impl Counters {
     /// exact even if one block's share is "negative").
     #[inline(always)]
     pub(crate) fn drop_by(c: &AtomicU64, n: u64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
         c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 }
