@@ -18,7 +18,7 @@ use crate::class::Fit;
 use crate::error::AllocError;
 use crate::pool::PoolInner;
 use crate::stats::Counters;
-use crate::sync::{global_epoch, thread_local, Arc, AtomicUsize, Ordering};
+use crate::sync::{global_epoch, thread_local, Arc, AtomicUsize, Ordering, OwnerCell};
 use std::cell::{Cell, UnsafeCell};
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -42,7 +42,7 @@ pub(crate) struct Block {
     pub(crate) counters: Counters,
     /// Owner-only state. Invariant: only the thread whose id is `owner`
     /// touches it, and only while its `ThreadCaches::busy` flag is set.
-    local: UnsafeCell<Local>,
+    local: OwnerCell<Local>,
 }
 
 // SAFETY: `local` is only accessed by the owner thread (see its invariant);
@@ -69,7 +69,8 @@ struct Local {
 struct Slot {
     /// LIFO stack of idle buffers; the top is the most recently returned.
     stack: Vec<Mem>,
-    /// Current depth limit, adapting between `min(2, max)` and `tls_cache_size`.
+    /// Current depth limit: 0 until first used, then adapting between
+    /// `min(2, tls_cache_size)` and `tls_cache_size`.
     depth: usize,
     /// Pool generation at the last use of this slot.
     last_gen: u64,
@@ -80,7 +81,9 @@ struct Slot {
 impl Block {
     fn new(pool: &Arc<PoolInner>, owner: u64, remote: usize) -> Self {
         let gen = pool.generation();
-        let depth = pool.config.tls_cache_size().min(2);
+        // Depth 0 until a slot's first push reserves its stack (in `file_slow`),
+        // so the fast-path push never allocates.
+        let depth = 0;
         let slots = if owner == 0 {
             Box::default()
         } else {
@@ -91,7 +94,7 @@ impl Block {
             owner,
             remote: AtomicUsize::new(remote),
             counters: Counters::default(),
-            local: UnsafeCell::new(Local {
+            local: OwnerCell::new(Local {
                 out: 0,
                 lease: 0,
                 cached: 0,
@@ -101,6 +104,16 @@ impl Block {
                 slots,
             }),
         }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // Whoever frees the block must happen-after the owner's last access to
+        // its private state; this access lets loom check exactly that.
+        // SAFETY: `&mut self`: nobody else can reach the block.
+        let local = unsafe { self.local.get_mut() };
+        debug_assert!(local.retired && local.cached == 0);
     }
 }
 
@@ -215,7 +228,7 @@ impl ThreadCaches {
                 continue;
             }
             // SAFETY: owner-only state of this thread's block, under `busy`.
-            let local = unsafe { &mut *b.local.get() };
+            let local = unsafe { b.local.get_mut() };
             let t = b.pool.trim_epoch();
             if t != local.seen_trim {
                 local.seen_trim = t;
@@ -305,7 +318,8 @@ fn flush(b: &Block, local: &mut Local, how: Flush) {
                 }
             }
         }
-        slot.stack = Vec::new();
+        // The stack keeps its capacity (at most `tls_cache_size` pointers), so
+        // a later fast-path push never allocates.
         slot.depth = slot.depth.min(2);
     }
     pool.budget.release(local.lease);
@@ -326,9 +340,6 @@ fn decay(b: &Block, local: &mut Local, gen: u64) {
                 Counters::drop_by(&b.counters.cached_bytes_signed, mem.cap as u64);
                 Counters::bump(&b.counters.evictions, 1);
                 pool.free(mem);
-            }
-            if slot.stack.capacity() > 0 {
-                slot.stack = Vec::new();
             }
         }
         if !slot.missed && slot.depth > min_depth {
@@ -351,7 +362,7 @@ unsafe fn retire(block: NonNull<Block>) {
     // SAFETY: live, per the contract.
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, and the caller is the owner.
-    let local = unsafe { &mut *b.local.get() };
+    let local = unsafe { b.local.get_mut() };
     flush(b, local, Flush::ToShards);
     local.slots = Box::default();
     b.pool.unregister(block);
@@ -400,7 +411,7 @@ fn acquire_in(
     // SAFETY: this thread's live block.
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, under `busy`.
-    let local = unsafe { &mut *b.local.get() };
+    let local = unsafe { b.local.get_mut() };
     if let Fit::Class(c, _) = fit {
         debug_assert!(c < local.slots.len());
         let slot = &mut local.slots[c];
@@ -521,9 +532,10 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
     tc.housekeeping(entries);
     // SAFETY: the buffer's reference keeps `home` live.
     let b = unsafe { home.as_ref() };
-    if b.owner == tc.id.get() {
+    // `id()` is never 0, so an orphan block (owner 0) always takes the foreign path.
+    if b.owner == tc.id() {
         // SAFETY: this thread owns `home`, and is inside `enter`.
-        let local = unsafe { &mut *b.local.get() };
+        let local = unsafe { b.local.get_mut() };
         if !local.retired {
             local.out -= 1;
             file(b, local, mem, how);
@@ -544,7 +556,7 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
         // SAFETY: this thread's live block (just found or created).
         let m = unsafe { mine.as_ref() };
         // SAFETY: owner-only state of our own block.
-        let local = unsafe { &mut *m.local.get() };
+        let local = unsafe { m.local.get_mut() };
         file(m, local, mem, how);
     }
     // SAFETY: consumes the buffer's reference; `b` and `pool` are dead now.
@@ -594,6 +606,10 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
     }
     let max_depth = pool.config.tls_cache_size();
     let slot = &mut local.slots[c];
+    if slot.stack.capacity() == 0 {
+        slot.stack.reserve_exact(max_depth);
+        slot.depth = slot.depth.max(max_depth.min(2));
+    }
     if slot.stack.len() >= slot.depth {
         if slot.missed && slot.depth < max_depth {
             // Gets found this slot empty and returns find it full: deepen.
@@ -641,9 +657,6 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
         local.lease += granted;
     }
     let slot = &mut local.slots[c];
-    if slot.stack.capacity() == 0 {
-        slot.stack.reserve_exact(max_depth);
-    }
     slot.last_gen = local.seen_gen;
     local.cached += mem.cap;
     Counters::bump(&b.counters.cached_bytes_signed, mem.cap as u64);

@@ -68,7 +68,9 @@ pub use builder::{
     DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES,
 };
 pub use error::{AllocError, BuildError};
-#[cfg(not(loom))]
+pub use io::{pooled_copy, pooled_read, CopyFuture, ReadExactFuture, ReadFuture};
+#[cfg(feature = "tokio")]
+pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
 pub use pool::global;
 pub use pool::BufferPool;
 pub use stats::Stats;

@@ -195,7 +195,6 @@ impl BufferPool {
 /// let buf = bufpool::global().get(4096);
 /// assert_eq!(buf.len(), 4096);
 /// ```
-#[cfg(not(loom))]
 pub fn global() -> &'static BufferPool {
     static GLOBAL: std::sync::OnceLock<BufferPool> = std::sync::OnceLock::new();
     GLOBAL.get_or_init(BufferPool::new)

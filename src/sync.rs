@@ -127,3 +127,43 @@ pub(crate) fn thread_number() -> usize {
     })
     .unwrap_or(0)
 }
+
+/// A cell only its owner thread touches (a cache block's private state).
+///
+/// Under loom it is loom's `UnsafeCell`, so every access is recorded and loom
+/// reports any two accesses from different threads that are not ordered by
+/// happens-before: that is how the models check that a block is never touched
+/// by its owner and freed by another thread without synchronisation.
+pub(crate) struct OwnerCell<T> {
+    #[cfg(not(loom))]
+    cell: std::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> OwnerCell<T> {
+    pub(crate) fn new(t: T) -> Self {
+        Self { cell: t.into() }
+    }
+
+    /// # Safety
+    /// The caller has exclusive access to the contents for the life of the
+    /// returned reference (it is the owner thread, inside its cache operation,
+    /// or the last holder of the block).
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(crate) unsafe fn get_mut(&self) -> &mut T {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: exclusive access, per the contract.
+            unsafe { &mut *self.cell.get() }
+        }
+        #[cfg(loom)]
+        {
+            // loom records a write access here, with this thread's clock.
+            let p = self.cell.get_mut();
+            // SAFETY: exclusive access, per the contract.
+            unsafe { &mut *(p.deref() as *mut T) }
+        }
+    }
+}

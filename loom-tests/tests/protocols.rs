@@ -1,0 +1,183 @@
+//! Loom models of bufpool's concurrent protocols. Run with `loom-tests/run.sh`.
+//!
+//! Each model is small (at most 3 threads, 2 shards, 2 buffers a shard, cache
+//! depth 1) so that with `LOOM_MAX_PREEMPTIONS=2` it finishes in seconds. Loom's
+//! `UnsafeCell` guards each cache block's private state, so any access to it
+//! that is not ordered by happens-before (for instance a block freed by one
+//! thread while its owner's last writes are not yet visible) fails the model,
+//! and loom's leak check fails a model that leaks a pool or a block.
+#![cfg(loom)]
+
+use bufpool::{BufferPool, PooledBuffer};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+const SIZE: usize = 4096;
+
+fn small_pool() -> BufferPool {
+    BufferPool::builder()
+        .cpus(2)
+        .num_shards(2)
+        .max_buffers_per_shard(2)
+        .tls_cache_size(1)
+        .min_buffer_size(SIZE)
+        .max_buffer_size(2 * SIZE)
+        .max_pooled_bytes(1 << 20)
+        .tls_cache_bytes(1 << 20)
+        .build()
+        .unwrap()
+}
+
+fn filled(pool: &BufferPool, byte: u8) -> PooledBuffer {
+    let mut b = pool.get(SIZE);
+    b.fill(byte);
+    b
+}
+
+fn intact(b: &PooledBuffer, byte: u8) {
+    assert!(b.iter().all(|&x| x == byte), "a live buffer was handed out twice");
+}
+
+/// Spill from a depth-1 cache to a shard on one thread while another thread
+/// takes from the shards (refill / steal). No buffer is ever live twice, and
+/// the counts balance.
+#[test]
+fn spill_and_refill() {
+    loom::model(|| {
+        let pool = small_pool();
+        let p2 = pool.clone();
+        let t = thread::spawn(move || {
+            let a = filled(&p2, 1);
+            let b = filled(&p2, 2);
+            intact(&a, 1);
+            drop(a); // cached
+            intact(&b, 2);
+            drop(b); // cache full: spills to a shard
+        });
+        let c = filled(&pool, 3);
+        thread::yield_now();
+        intact(&c, 3);
+        drop(c);
+        let d = filled(&pool, 4);
+        thread::yield_now();
+        intact(&d, 4);
+        drop(d);
+        t.join().unwrap();
+        let s = pool.stats();
+        assert_eq!((s.gets, s.returns, s.outstanding_buffers), (4, 4, 0), "{s}");
+        assert!(s.fresh_allocations <= 3, "{s}");
+    });
+}
+
+/// A thread exits while another uses the pool: its cached buffers go back to
+/// the shards (and are reused), and its counters are folded exactly once.
+#[test]
+fn thread_exit_flush() {
+    loom::model(|| {
+        let pool = small_pool();
+        let p2 = pool.clone();
+        let t = thread::spawn(move || drop(filled(&p2, 1)));
+        let s = pool.stats();
+        assert!(s.gets <= 1 && s.returns <= 1, "{s}");
+        let b = filled(&pool, 2);
+        t.join().unwrap();
+        intact(&b, 2);
+        drop(b);
+        let s = pool.stats();
+        assert_eq!((s.gets, s.returns, s.outstanding_buffers), (2, 2, 0), "{s}");
+        // After the exit, the exited thread's buffer is in a shard: reused.
+        let c = pool.get(SIZE);
+        let s = pool.stats();
+        assert!(s.fresh_allocations <= 2, "{s}");
+        assert_eq!(s.fresh_allocations + s.shard_hits + s.steals + s.cache_hits, 3, "{s}");
+        drop(c);
+    });
+}
+
+/// The last handle drops on one thread while a buffer is dropped on another.
+#[test]
+fn pool_drop_while_buffer_out() {
+    loom::model(|| {
+        let pool = small_pool();
+        let buf = filled(&pool, 1);
+        let t = thread::spawn(move || {
+            intact(&buf, 1);
+            drop(buf);
+        });
+        drop(pool);
+        t.join().unwrap();
+    });
+}
+
+/// A buffer issued on a thread that has exited (its block merged and kept
+/// alive only by the buffer) is dropped on a third thread while the last
+/// handle drops: the block and the pool are freed exactly once, by whoever is
+/// last, after every other access.
+#[test]
+fn orphaned_home_freed_by_last_reference() {
+    loom::model(|| {
+        let pool = small_pool();
+        let p2 = pool.clone();
+        let buf = thread::spawn(move || filled(&p2, 7)).join().unwrap();
+        let t = thread::spawn(move || {
+            intact(&buf, 7);
+            drop(buf);
+        });
+        drop(pool);
+        t.join().unwrap();
+    });
+}
+
+/// Stats read while another thread counts and exits: never torn, never
+/// double-counted, exact once quiet.
+#[test]
+fn stats_while_counting() {
+    loom::model(|| {
+        let pool = small_pool();
+        let p2 = pool.clone();
+        let slot = Arc::new(Mutex::new(None));
+        let s2 = slot.clone();
+        let t = thread::spawn(move || {
+            drop(p2.get(SIZE));
+            *s2.lock().unwrap() = Some(p2.get(SIZE));
+        });
+        for _ in 0..2 {
+            let s = pool.stats();
+            assert!(s.gets <= 2 && s.returns <= 1, "{s}");
+            assert!(s.outstanding_buffers <= 2, "{s}");
+        }
+        t.join().unwrap();
+        let s = pool.stats();
+        assert_eq!((s.gets, s.returns, s.outstanding_buffers), (2, 1, 1), "{s}");
+        drop(slot.lock().unwrap().take());
+        assert_eq!(pool.stats().outstanding_buffers, 0);
+    });
+}
+
+/// The owner thread exits (merging its block's count) at the same time as
+/// another thread drops the last buffer that block issued. Whichever comes
+/// second frees the block, and must see every access the other made.
+#[test]
+fn owner_exit_races_foreign_drop() {
+    loom::model(|| {
+        let pool = small_pool();
+        let p2 = pool.clone();
+        let slot: Arc<Mutex<Option<PooledBuffer>>> = Arc::new(Mutex::new(None));
+        let (s1, s2) = (slot.clone(), slot.clone());
+        let owner = thread::spawn(move || {
+            *s1.lock().unwrap() = Some(filled(&p2, 9));
+            // p2 drops and the thread exits: its block retires and merges.
+        });
+        let foreign = thread::spawn(move || {
+            let taken = s2.lock().unwrap().take();
+            if let Some(b) = taken {
+                intact(&b, 9);
+                drop(b);
+            }
+        });
+        owner.join().unwrap();
+        foreign.join().unwrap();
+        drop(slot.lock().unwrap().take());
+        assert_eq!(pool.stats().outstanding_buffers, 0);
+    });
+}
