@@ -13,9 +13,16 @@ use std::ptr::NonNull;
 pub(crate) struct Mem {
     pub(crate) ptr: NonNull<u8>,
     pub(crate) cap: usize,
+    /// The size class this block serves ([`NOT_POOLED`] if none). A block's
+    /// capacity never changes, so its class is fixed when it is allocated and
+    /// the drop path never has to recompute it.
+    pub(crate) class: u32,
     /// mlock succeeded on this block; it must be munlocked before it is freed.
     pub(crate) pinned: bool,
 }
+
+/// `Mem::class` of a block outside every size class (freed on return).
+pub(crate) const NOT_POOLED: u32 = u32::MAX;
 
 // SAFETY: `Mem` is a unique owner of its heap block (like `Box<[u8]>`); nothing
 // about the block is tied to the thread that allocated it.

@@ -30,6 +30,7 @@ pub struct PooledBuffer {
     ptr: NonNull<u8>,
     len: usize,
     cap: usize,
+    class: u32,
     pinned: bool,
     /// The block that issued this buffer; `None` for memory adopted from a
     /// `Vec` (alignment 1, freed as a `Vec`).
@@ -48,7 +49,7 @@ impl PooledBuffer {
     /// any) holds a reference counted for this buffer.
     pub(crate) unsafe fn from_parts(mem: Mem, len: usize, home: Option<NonNull<Block>>) -> Self {
         debug_assert!(len <= mem.cap);
-        Self { ptr: mem.ptr, len, cap: mem.cap, pinned: mem.pinned, home }
+        Self { ptr: mem.ptr, len, cap: mem.cap, class: mem.class, pinned: mem.pinned, home }
     }
 
     /// Number of bytes in the buffer.
@@ -226,13 +227,13 @@ impl PooledBuffer {
         let pool = unsafe { cache::pool_of(home) };
         if pool.alignment() > 1 || this.cap == 0 {
             let v = this.as_slice().to_vec();
-            let mem = Mem { ptr: this.ptr, cap: this.cap, pinned: this.pinned };
+            let mem = this.mem();
             // SAFETY: `home` issued this buffer; its reference is consumed and
             // `this` is never dropped.
             unsafe { cache::release(home, mem, Return::Recycle) };
             return v;
         }
-        let mut mem = Mem { ptr: this.ptr, cap: this.cap, pinned: this.pinned };
+        let mut mem = this.mem();
         pool.unpin_for_detach(&mut mem);
         let (ptr, len, cap) = (this.ptr, this.len, this.cap);
         // SAFETY: as above, with `Detach`: we keep the (unpinned) memory.
@@ -248,9 +249,10 @@ impl PooledBuffer {
         self.into_vec()
     }
 
-    /// Splits off the raw parts for a zero-copy owner (e.g. `Bytes`).
-    pub(crate) fn home(&self) -> Option<NonNull<Block>> {
-        self.home
+    /// The memory block, as the pool tracks it.
+    #[inline(always)]
+    fn mem(&self) -> Mem {
+        Mem { ptr: self.ptr, cap: self.cap, class: self.class, pinned: self.pinned }
     }
 }
 
@@ -259,7 +261,7 @@ impl Drop for PooledBuffer {
     fn drop(&mut self) {
         match self.home {
             Some(home) => {
-                let mem = Mem { ptr: self.ptr, cap: self.cap, pinned: self.pinned };
+                let mem = self.mem();
                 // SAFETY: `home` issued this buffer, whose reference is consumed
                 // here, once.
                 unsafe { cache::release(home, mem, Return::Recycle) }
@@ -284,7 +286,7 @@ impl From<Vec<u8>> for PooledBuffer {
         let cap = v.capacity();
         let len = v.len();
         let ptr = NonNull::new(v.as_mut_ptr()).expect("Vec pointers are non-null");
-        PooledBuffer { ptr, len, cap, pinned: false, home: None }
+        PooledBuffer { ptr, len, cap, class: crate::alloc::NOT_POOLED, pinned: false, home: None }
     }
 }
 

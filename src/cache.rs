@@ -11,7 +11,7 @@
 //! into `remote` together with the `MERGED` flag; whoever brings the merged
 //! count to zero frees the block. See `docs/DESIGN.md` for the picture.
 
-use crate::alloc::Mem;
+use crate::alloc::{Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
 use crate::builder::Zeroing;
 use crate::class::Fit;
@@ -412,7 +412,7 @@ fn acquire_in(
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, under `busy`.
     let local = unsafe { b.local.get_mut() };
-    if let Fit::Class(c, _) = fit {
+    if let Fit::Class(c) = fit {
         debug_assert!(c < local.slots.len());
         let slot = &mut local.slots[c];
         if let Some(mem) = slot.stack.pop() {
@@ -438,13 +438,13 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
         local.lease = local.cached;
     }
     let (mem, recycled) = match fit {
-        Fit::Class(c, cap) => match pool.take(c) {
+        Fit::Class(c) => match pool.take(c) {
             Some((mem, stolen)) => {
                 Counters::bump(if stolen { &b.counters.steals } else { &b.counters.shard_hits }, 1);
                 (mem, true)
             }
             None => {
-                let mem = pool.alloc_pooled(cap)?;
+                let mem = pool.alloc_pooled(c)?;
                 Counters::bump(&b.counters.fresh_allocations, 1);
                 (mem, false)
             }
@@ -467,7 +467,7 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
 fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
     let mut t = crate::stats::Totals::default();
     let (mem, recycled) = match fit {
-        Fit::Class(c, cap) => match pool.take(c) {
+        Fit::Class(c) => match pool.take(c) {
             Some((mem, stolen)) => {
                 if stolen {
                     t.steals = 1;
@@ -478,7 +478,7 @@ fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block
             }
             None => {
                 t.fresh_allocations = 1;
-                (pool.alloc_pooled(cap)?, false)
+                (pool.alloc_pooled(c)?, false)
             }
         },
         Fit::Exact(cap) => {
@@ -572,10 +572,12 @@ fn file(b: &Block, local: &mut Local, mem: Mem, how: Return) {
     if how == Return::Detach {
         return;
     }
-    let Some(c) = pool.classes.file(mem.cap) else {
+    if mem.class == NOT_POOLED {
         pool.free(mem);
         return;
-    };
+    }
+    let c = mem.class as usize;
+    debug_assert_eq!(pool.classes.file(mem.cap), Some(c));
     if pool.config.zeroing() == Zeroing::OnReturn {
         // SAFETY: we own all `cap` bytes of `mem`.
         unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
@@ -674,7 +676,7 @@ unsafe fn release_orphan(home: NonNull<Block>, mem: Mem, how: Return) {
     let t = crate::stats::Totals { returns: 1, in_bytes: mem.cap as u64, ..Default::default() };
     pool.shared.add_shared(&t);
     if how == Return::Recycle {
-        match pool.classes.file(mem.cap) {
+        match (mem.class != NOT_POOLED).then_some(mem.class as usize) {
             Some(c) => {
                 if pool.config.zeroing() == Zeroing::OnReturn {
                     // SAFETY: we own all `cap` bytes of `mem`.

@@ -2,7 +2,7 @@
 //! shared state behind it (shards, byte budget, idle clock, registry of thread
 //! caches). Everything here except the handle's getters is a slow path.
 
-use crate::alloc::{self, Mem};
+use crate::alloc::{self, Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
 use crate::builder::{Builder, Config, EvictionPolicy};
 use crate::cache::{self, Block};
@@ -284,8 +284,9 @@ impl PoolInner {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// A new block for a pooled class: zeroed, and pinned if configured.
-    pub(crate) fn alloc_pooled(&self, cap: usize) -> Result<Mem, AllocError> {
+    /// A new block for pooled class `class`: zeroed, and pinned if configured.
+    pub(crate) fn alloc_pooled(&self, class: usize) -> Result<Mem, AllocError> {
+        let cap = self.classes.capacity(class);
         let ptr = alloc::allocate(cap, self.align, true)?;
         let mut pinned = false;
         if self.config.pinned_memory() && cap > 0 {
@@ -297,12 +298,12 @@ impl PoolInner {
                 self.pin_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Ok(Mem { ptr, cap, pinned })
+        Ok(Mem { ptr, cap, class: class as u32, pinned })
     }
 
     /// A zeroed block of exactly `cap` bytes, never pinned.
     pub(crate) fn alloc_exact(&self, cap: usize) -> Result<Mem, AllocError> {
-        Ok(Mem { ptr: alloc::allocate(cap, self.align, true)?, cap, pinned: false })
+        Ok(Mem { ptr: alloc::allocate(cap, self.align, true)?, cap, class: NOT_POOLED, pinned: false })
     }
 
     /// Frees a block of this pool.
