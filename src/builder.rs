@@ -17,6 +17,11 @@ use std::time::Duration;
 pub enum EvictionPolicy {
     /// Reuse the most recently returned buffer first; when the pool is full, free
     /// the buffer being returned. Nothing already pooled is ever evicted.
+    ///
+    /// Reuse is last-in-first-out in each thread cache, where a warm thread
+    /// finds nearly every buffer. Buffers that overflow to the shards sit in
+    /// crossbeam's lock-free `ArrayQueue`s, which are first-in-first-out: a
+    /// shard hands out its oldest buffer first.
     #[default]
     Lifo,
     /// A second-chance bit per size class, set when the class is used and cleared

@@ -25,7 +25,7 @@ pub(crate) fn grid_capacity(idx: usize) -> usize {
     if idx <= 4 {
         return idx;
     }
-    let hb = (idx + 3) / 4;
+    let hb = idx.div_ceil(4);
     let mant = (idx + 3) % 4;
     (5 + mant) << (hb - 2)
 }

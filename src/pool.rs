@@ -378,7 +378,9 @@ impl PoolInner {
             return Err(mem);
         }
         self.mark_used(class);
-        if !reserved && !self.budget.reserve(cap) && !(self.evict_for(cap, class) && self.budget.reserve(cap)) {
+        let admitted =
+            reserved || self.budget.reserve(cap) || (self.evict_for(cap, class) && self.budget.reserve(cap));
+        if !admitted {
             return Err(mem);
         }
         let home = current_cpu() & self.mask;
@@ -397,12 +399,18 @@ impl PoolInner {
         Ok(())
     }
 
-    /// `Clock`: frees idle shard buffers of classes whose second-chance bit is
-    /// clear (unused since the last tick), other than `except`, until `bytes`
-    /// are freed. `Lifo` never evicts. Returns whether enough was freed.
+    /// `Clock`: makes room for `bytes` more by freeing idle shard buffers of
+    /// classes whose second-chance bit is clear (unused since the last tick),
+    /// other than `except`, until the shortfall is covered. `Lifo` never
+    /// evicts. Returns whether the shortfall was covered.
     pub(crate) fn evict_for(&self, bytes: usize, except: usize) -> bool {
         if self.config.eviction_policy() != EvictionPolicy::Clock {
             return false;
+        }
+        // Only the part the budget cannot already cover needs evicting.
+        let bytes = bytes.saturating_sub(self.budget.max().saturating_sub(self.budget.reserved()));
+        if bytes == 0 {
+            return true;
         }
         let Some(mut hand) = self.sweep.try_lock() else { return false };
         let n = self.classes.len();

@@ -50,8 +50,8 @@ impl<T> Mutex<T> {
 }
 
 /// A bounded MPMC queue: crossbeam's lock-free `ArrayQueue`, or under loom a
-/// mutex-protected deque with the same contract (linearizable push/pop, fails
-/// when full), so loom treats the queue as the atomic black box it is.
+/// mutex-protected deque with the same contract (linearizable FIFO push/pop,
+/// fails when full), so loom treats the queue as the atomic black box it is.
 #[cfg(not(loom))]
 pub(crate) use crossbeam_queue::ArrayQueue as BoundedQueue;
 
@@ -74,7 +74,7 @@ impl<T> BoundedQueue<T> {
         Ok(())
     }
     pub(crate) fn pop(&self) -> Option<T> {
-        self.q.lock().unwrap().pop_back()
+        self.q.lock().unwrap().pop_front()
     }
 }
 

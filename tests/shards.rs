@@ -1,0 +1,164 @@
+//! Requirement 4: shards. A producer thread and a consumer thread reuse
+//! buffers through the shards (stealing across shards when they sit on
+//! different CPUs) instead of allocating one per get.
+mod common;
+
+use bufpool::BufferPool;
+use std::sync::mpsc;
+use std::thread;
+
+const K64: usize = 64 * 1024;
+
+/// Pins the calling thread to `cpu` if the machine has it; returns whether it did.
+fn pin_to_cpu(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the libc calls only
+    // read and write the set we pass, for the calling thread (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0
+            || !libc::CPU_ISSET(cpu, &set)
+        {
+            return false;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
+    }
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: as in `pin_to_cpu`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![];
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// Producer gets `n` buffers and sends them (at most `in_flight` at a time,
+/// via a bounded channel) to a consumer that drops them.
+fn producer_consumer(pool: &BufferPool, n: usize, in_flight: usize, cpus: Option<(usize, usize)>) {
+    let (tx, rx) = mpsc::sync_channel::<bufpool::PooledBuffer>(in_flight);
+    let (ack_tx, ack_rx) = mpsc::sync_channel::<()>(in_flight);
+    let p = pool.clone();
+    let consumer = thread::spawn(move || {
+        if let Some((_, c)) = cpus {
+            assert!(pin_to_cpu(c));
+        }
+        let mut seen = 0usize;
+        for b in rx {
+            assert_eq!(b.len(), K64);
+            assert_eq!(b[0], (seen % 251) as u8);
+            seen += 1;
+            drop(b);
+            // Tell the producer a slot is free only after the drop.
+            let _ = ack_tx.send(());
+        }
+        drop(p);
+        seen
+    });
+    let p = pool.clone();
+    let producer = thread::spawn(move || {
+        if let Some((c, _)) = cpus {
+            assert!(pin_to_cpu(c));
+        }
+        for i in 0..n {
+            if i >= in_flight {
+                ack_rx.recv().unwrap();
+            }
+            let mut b = p.get(K64);
+            b[0] = (i % 251) as u8;
+            tx.send(b).unwrap();
+        }
+    });
+    producer.join().unwrap();
+    assert_eq!(consumer.join().unwrap(), n);
+}
+
+#[test]
+fn producer_and_consumer_reuse_buffers() {
+    let n = common::iters(2000, 200);
+    let in_flight = 4;
+    let pool = BufferPool::builder().max_pooled_bytes(256 << 20).build().unwrap();
+    producer_consumer(&pool, n, in_flight, None);
+    let s = pool.stats();
+    assert_eq!(s.gets, n as u64);
+    assert_eq!(s.outstanding_buffers, 0, "{s}");
+    // Near the number in flight: the buffers in the channel, one being
+    // filled, one being dropped, plus the consumer's cache before it spills.
+    let bound = (in_flight + 2 + pool.config().tls_cache_size() + 2) as u64;
+    assert!(s.fresh_allocations <= bound, "fresh {} > {bound}: {s}", s.fresh_allocations);
+    assert!(s.shard_hits + s.steals >= (n as u64) - s.fresh_allocations - s.cache_hits, "{s}");
+    assert!(s.shard_hits + s.steals > n as u64 / 2, "buffers came through the shards: {s}");
+}
+
+#[test]
+fn steals_are_counted_across_cpus() {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        eprintln!("steals_are_counted_across_cpus: needs 2 CPUs, have {cpus:?}; checking shard traffic only");
+    }
+    // Two distinct home shards: 4 shards and CPUs c0, c1 with c0 % 4 != c1 % 4.
+    let pair = cpus.iter().flat_map(|&a| cpus.iter().map(move |&b| (a, b))).find(|&(a, b)| a % 4 != b % 4);
+    let n = common::iters(2000, 200);
+    let pool = BufferPool::builder().num_shards(4).max_pooled_bytes(256 << 20).build().unwrap();
+    producer_consumer(&pool, n, 4, pair);
+    let s = pool.stats();
+    assert!(s.fresh_allocations <= 16, "{s}");
+    if pair.is_some() {
+        // The consumer's spills land in its home shard; the producer's home
+        // shard is another one, so what it reuses it steals.
+        assert!(s.steals > n as u64 / 2, "{s}");
+        assert_eq!(s.shard_hits, 0, "{s}");
+    } else {
+        assert!(s.shard_hits + s.steals > n as u64 / 2, "{s}");
+    }
+}
+
+#[test]
+fn shard_queue_is_bounded_per_class() {
+    // 1 shard of 2 buffers per class, thread cache of depth 1: returns beyond
+    // that are freed (discarded), not kept.
+    let pool = BufferPool::builder()
+        .num_shards(1)
+        .max_buffers_per_shard(2)
+        .tls_cache_size(1)
+        .max_pooled_bytes(256 << 20)
+        .build()
+        .unwrap();
+    let bufs: Vec<_> = (0..10).map(|_| pool.get(K64)).collect();
+    drop(bufs);
+    let s = pool.stats();
+    assert!(s.pooled_bytes <= 3 * K64 as u64, "{s}");
+    assert!(s.discards >= 7, "{s}");
+    assert_eq!(s.pooled_bytes as usize, pool.reserved_bytes());
+}
+
+#[test]
+fn many_threads_share_through_the_shards() {
+    let threads = 4;
+    let rounds = common::iters(200, 20);
+    let pool = BufferPool::builder().max_pooled_bytes(256 << 20).build().unwrap();
+    let hs: Vec<_> = (0..threads)
+        .map(|t| {
+            let p = pool.clone();
+            thread::spawn(move || {
+                for r in 0..rounds {
+                    let mut bufs: Vec<_> = (0..4).map(|_| p.get(K64 + t * 4096)).collect();
+                    for b in &mut bufs {
+                        b[0] = r as u8;
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let s = pool.stats();
+    assert_eq!(s.gets, (threads * rounds * 4) as u64);
+    assert_eq!(s.outstanding_buffers, 0);
+    assert!(s.fresh_allocations <= (threads * 8) as u64, "{s}");
+}
