@@ -55,10 +55,12 @@ struct Local {
     /// Biased refcount, owner half: buffers issued by this block minus those
     /// the owner took back through the fast path.
     out: isize,
-    /// Budget bytes reserved by this cache; `cached <= lease <= tls_cache_bytes`.
+    /// Budget bytes reserved by this cache; `cached() <= lease <= tls_cache_bytes`.
     lease: usize,
-    /// Bytes sitting in `slots`.
-    cached: usize,
+    /// The last request size and its fit: a thread asking for the same size
+    /// again skips the class arithmetic.
+    last_len: usize,
+    last_fit: Fit,
     /// Set once the block is merged; the owner then treats it as foreign.
     retired: bool,
     seen_trim: u64,
@@ -97,7 +99,9 @@ impl Block {
             local: OwnerCell::new(Local {
                 out: 0,
                 lease: 0,
-                cached: 0,
+                // A true pair (a sentinel could alias a real request).
+                last_len: 0,
+                last_fit: pool.classes.fit(0),
                 retired: owner == 0,
                 seen_trim: pool.trim_epoch(),
                 seen_gen: gen,
@@ -113,7 +117,40 @@ impl Drop for Block {
         // its private state; this access lets loom check exactly that.
         // SAFETY: `&mut self`: nobody else can reach the block.
         let local = unsafe { self.local.get_mut() };
-        debug_assert!(local.retired && local.cached == 0);
+        debug_assert!(local.retired && self.cached() == 0);
+    }
+}
+
+/// Byte accounting. Two single-writer gauges per block: `cached_bytes` (what
+/// sits in the slots) and `held_bytes` = bytes handed out − bytes returned +
+/// bytes cached. A cache hit moves bytes from cached to handed out, and a
+/// return into the cache moves them back, so on the hot path only
+/// `cached_bytes` changes; `held_bytes` moves only when bytes enter or leave
+/// the thread (fresh, shard, spill, free). `Stats::outstanding_bytes` is
+/// Σ held − Σ cached.
+impl Block {
+    #[inline(always)]
+    fn cached(&self) -> usize {
+        // Relaxed: written only by this (the owner) thread.
+        self.counters.cached_bytes.load(Ordering::Relaxed) as usize
+    }
+    #[inline(always)]
+    fn add_cached(&self, n: usize) {
+        Counters::add_owned(&self.counters.cached_bytes, n as u64);
+    }
+    #[inline(always)]
+    fn sub_cached(&self, n: usize) {
+        Counters::sub_owned(&self.counters.cached_bytes, n as u64);
+    }
+    /// Bytes came into this thread's hands (a get not served by the cache).
+    #[inline(always)]
+    fn held_in(&self, n: usize) {
+        Counters::bump(&self.counters.held_bytes, n as u64);
+    }
+    /// Bytes left this thread's hands (to a shard, freed, detached).
+    #[inline(always)]
+    fn held_out(&self, n: usize) {
+        Counters::drop_by(&self.counters.held_bytes, n as u64);
     }
 }
 
@@ -193,16 +230,18 @@ impl ThreadCaches {
 
     /// The cheap check every operation makes: one `Relaxed` load of the
     /// global epoch and a countdown to the next look at the clock.
+    /// Gets also count down to the next look at the clock; returns do not.
     #[inline(always)]
-    fn housekeeping(&self, entries: &mut Vec<Entry>) {
+    fn housekeeping(&self, entries: &mut Vec<Entry>, is_get: bool) {
         // Relaxed: the epoch is only a hint that some pool changed state; the
         // state itself (`closed`, `trim_epoch`, `generation`) is read with
         // Acquire in `housekeeping_slow`, pairing with its Release stores.
         let e = global_epoch().load(Ordering::Relaxed);
         let cd = self.countdown.get();
-        if e != self.seen_epoch.get() || cd == 0 {
-            self.housekeeping_slow(entries, e, cd == 0);
-        } else {
+        let clock = is_get && cd == 0;
+        if e != self.seen_epoch.get() || clock {
+            self.housekeeping_slow(entries, e, clock);
+        } else if is_get {
             self.countdown.set(cd - 1);
         }
     }
@@ -301,9 +340,9 @@ fn flush(b: &Block, local: &mut Local, how: Flush) {
     let how = if pool.is_closed() { Flush::Free } else { how };
     for (c, slot) in local.slots.iter_mut().enumerate() {
         for mem in slot.stack.drain(..) {
-            local.cached -= mem.cap;
+            b.sub_cached(mem.cap);
+            b.held_out(mem.cap);
             local.lease -= mem.cap;
-            Counters::drop_by(&b.counters.cached_bytes_signed, mem.cap as u64);
             match how {
                 // The lease covers it: transfer the reservation to the shard.
                 Flush::ToShards => {
@@ -334,10 +373,10 @@ fn decay(b: &Block, local: &mut Local, gen: u64) {
     for slot in local.slots.iter_mut() {
         if slot.last_gen + 1 < gen {
             for mem in slot.stack.drain(..) {
-                local.cached -= mem.cap;
+                b.sub_cached(mem.cap);
+                b.held_out(mem.cap);
                 local.lease -= mem.cap;
                 pool.budget.release(mem.cap);
-                Counters::drop_by(&b.counters.cached_bytes_signed, mem.cap as u64);
                 Counters::bump(&b.counters.evictions, 1);
                 pool.free(mem);
             }
@@ -348,8 +387,8 @@ fn decay(b: &Block, local: &mut Local, gen: u64) {
         slot.missed = false;
     }
     // Give back lease that no cached buffer uses.
-    pool.budget.release(local.lease - local.cached);
-    local.lease = local.cached;
+    pool.budget.release(local.lease - b.cached());
+    local.lease = b.cached();
     local.seen_gen = gen;
 }
 
@@ -382,11 +421,10 @@ unsafe fn retire(block: NonNull<Block>) {
 /// Serves a request: this thread's cache first, then the shards, then fresh.
 #[inline]
 pub(crate) fn acquire(pool: &Arc<PoolInner>, len: usize, zero: bool) -> Result<PooledBuffer, AllocError> {
-    let fit = pool.classes.fit(len);
-    let got = THREAD.try_with(|tc| tc.enter(|tc, entries| acquire_in(tc, entries, pool, fit)));
+    let got = THREAD.try_with(|tc| tc.enter(|tc, entries| acquire_in(tc, entries, pool, len)));
     let (mem, home, recycled) = match got {
         Ok(Some(r)) => r?,
-        _ => acquire_orphan(pool, fit)?,
+        _ => acquire_orphan(pool, pool.classes.fit(len))?,
     };
     if recycled && (zero || pool.config.zeroing() == Zeroing::OnGet) {
         // SAFETY: `mem` is a live block of `mem.cap >= len` bytes we own.
@@ -404,24 +442,29 @@ fn acquire_in(
     tc: &ThreadCaches,
     entries: &mut Vec<Entry>,
     pool: &Arc<PoolInner>,
-    fit: Fit,
+    len: usize,
 ) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
-    tc.housekeeping(entries);
+    tc.housekeeping(entries, true);
     let block = tc.block_for(entries, pool);
     // SAFETY: this thread's live block.
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, under `busy`.
     let local = unsafe { b.local.get_mut() };
+    let fit = if len == local.last_len {
+        local.last_fit
+    } else {
+        let fit = pool.classes.fit(len);
+        local.last_len = len;
+        local.last_fit = fit;
+        fit
+    };
     if let Fit::Class(c) = fit {
         debug_assert!(c < local.slots.len());
         let slot = &mut local.slots[c];
         if let Some(mem) = slot.stack.pop() {
-            slot.last_gen = local.seen_gen;
-            local.cached -= mem.cap;
             local.out += 1;
+            b.sub_cached(mem.cap);
             Counters::bump(&b.counters.cache_hits, 1);
-            Counters::bump(&b.counters.out_bytes, mem.cap as u64);
-            Counters::drop_by(&b.counters.cached_bytes_signed, mem.cap as u64);
             return Ok((mem, block, true));
         }
         slot.missed = true;
@@ -433,9 +476,10 @@ fn acquire_in(
 fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), AllocError> {
     let pool = &b.pool;
     // A miss: give back lease that the (partly empty) cache is not using.
-    if local.lease > local.cached {
-        pool.budget.release(local.lease - local.cached);
-        local.lease = local.cached;
+    let cached = b.cached();
+    if local.lease > cached {
+        pool.budget.release(local.lease - cached);
+        local.lease = cached;
     }
     let (mem, recycled) = match fit {
         Fit::Class(c) => match pool.take(c) {
@@ -456,7 +500,7 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
         }
     };
     local.out += 1;
-    Counters::bump(&b.counters.out_bytes, mem.cap as u64);
+    b.held_in(mem.cap);
     Ok((mem, recycled))
 }
 
@@ -486,7 +530,7 @@ fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block
             (pool.alloc_exact(cap)?, false)
         }
     };
-    t.out_bytes = mem.cap as u64;
+    t.held_bytes = mem.cap as u64;
     pool.shared.add_shared(&t);
     // Merged from birth with one reference: the buffer's.
     let home = NonNull::from(Box::leak(Box::new(Block::new(pool, 0, MERGED + 1))));
@@ -529,7 +573,7 @@ pub(crate) unsafe fn release(home: NonNull<Block>, mem: Mem, how: Return) {
 /// As [`release`], with `tc` entered.
 #[inline(always)]
 unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<Block>, mem: Mem, how: Return) {
-    tc.housekeeping(entries);
+    tc.housekeeping(entries, false);
     // SAFETY: the buffer's reference keeps `home` live.
     let b = unsafe { home.as_ref() };
     // `id()` is never 0, so an orphan block (owner 0) always takes the foreign path.
@@ -546,7 +590,7 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
     // then drop the reference to the home block.
     let pool = &b.pool;
     if pool.is_closed() {
-        let t = crate::stats::Totals { returns: 1, in_bytes: mem.cap as u64, ..Default::default() };
+        let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
         pool.shared.add_shared(&t);
         if how == Return::Recycle {
             pool.free(mem);
@@ -568,11 +612,12 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
 fn file(b: &Block, local: &mut Local, mem: Mem, how: Return) {
     let pool = &b.pool;
     Counters::bump(&b.counters.returns, 1);
-    Counters::bump(&b.counters.in_bytes, mem.cap as u64);
     if how == Return::Detach {
+        b.held_out(mem.cap);
         return;
     }
     if mem.class == NOT_POOLED {
+        b.held_out(mem.cap);
         pool.free(mem);
         return;
     }
@@ -584,10 +629,11 @@ fn file(b: &Block, local: &mut Local, mem: Mem, how: Return) {
     }
     debug_assert!(c < local.slots.len());
     let slot = &mut local.slots[c];
-    if slot.stack.len() < slot.depth && local.cached + mem.cap <= local.lease {
+    if slot.stack.len() < slot.depth && b.cached() + mem.cap <= local.lease {
+        // A slot counts as used when something is returned to it: a slot
+        // that is only ever popped empties itself anyway.
         slot.last_gen = local.seen_gen;
-        local.cached += mem.cap;
-        Counters::bump(&b.counters.cached_bytes_signed, mem.cap as u64);
+        b.add_cached(mem.cap);
         slot.stack.push(mem);
         return;
     }
@@ -600,6 +646,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
     let max_bytes = pool.config.tls_cache_bytes();
     if mem.cap > max_bytes {
         // Too big for any thread cache: straight to the shards.
+        b.held_out(mem.cap);
         if let Err(mem) = pool.put(c, mem, false) {
             Counters::bump(&b.counters.discards, 1);
             pool.free(mem);
@@ -622,9 +669,9 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
             // Spill the older half to the shards; the lease moves with them.
             let n = (slot.stack.len() / 2).max(1);
             for old in slot.stack.drain(..n) {
-                local.cached -= old.cap;
+                b.sub_cached(old.cap);
+                b.held_out(old.cap);
                 local.lease -= old.cap;
-                Counters::drop_by(&b.counters.cached_bytes_signed, old.cap as u64);
                 if let Err(old) = pool.put(c, old, true) {
                     Counters::bump(&b.counters.discards, 1);
                     pool.free(old);
@@ -632,8 +679,8 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
             }
         }
     }
-    if local.cached + mem.cap > local.lease {
-        let need = local.cached + mem.cap - local.lease;
+    if b.cached() + mem.cap > local.lease {
+        let need = b.cached() + mem.cap - local.lease;
         let room = max_bytes.saturating_sub(local.lease);
         // Lease a little ahead (up to one more buffer) so steady state needs no
         // further reservations.
@@ -650,6 +697,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
         if granted == 0 {
             // No room in this cache or in the budget: try the shards (which
             // apply the eviction policy), else free.
+            b.held_out(mem.cap);
             if let Err(mem) = pool.put(c, mem, false) {
                 Counters::bump(&b.counters.discards, 1);
                 pool.free(mem);
@@ -660,8 +708,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
     }
     let slot = &mut local.slots[c];
     slot.last_gen = local.seen_gen;
-    local.cached += mem.cap;
-    Counters::bump(&b.counters.cached_bytes_signed, mem.cap as u64);
+    b.add_cached(mem.cap);
     slot.stack.push(mem);
 }
 
@@ -673,7 +720,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
 unsafe fn release_orphan(home: NonNull<Block>, mem: Mem, how: Return) {
     // SAFETY: the buffer's reference keeps `home` live.
     let pool = unsafe { &home.as_ref().pool };
-    let t = crate::stats::Totals { returns: 1, in_bytes: mem.cap as u64, ..Default::default() };
+    let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
     pool.shared.add_shared(&t);
     if how == Return::Recycle {
         match (mem.class != NOT_POOLED).then_some(mem.class as usize) {

@@ -59,9 +59,8 @@ counters!(
     returns,
     discards,
     evictions,
-    out_bytes,
-    in_bytes,
-    cached_bytes_signed,
+    held_bytes,
+    cached_bytes,
     right_sized,
 );
 
@@ -78,6 +77,20 @@ impl Counters {
         // update can be lost; readers (stats) only need an untorn value. Pairs
         // with nothing: no other memory is published through a counter.
         c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Adds `n` to a single-writer gauge the pool itself relies on (the bytes
+    /// a thread cache holds): unlike `bump`, never compiled out.
+    #[inline(always)]
+    pub(crate) fn add_owned(c: &AtomicU64, n: u64) {
+        // Relaxed load + store, single writer: see `bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a single-writer gauge; see `add_owned`.
+    #[inline(always)]
+    pub(crate) fn sub_owned(c: &AtomicU64, n: u64) {
+        c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 
     /// Subtracts `n` from a single-writer counter (wrapping; summed totals are
@@ -156,9 +169,11 @@ impl Stats {
             discards: t.discards,
             evictions: t.evictions,
             right_sized: t.right_sized,
-            pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes_signed),
+            pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes),
             outstanding_buffers: gets.saturating_sub(t.returns),
-            outstanding_bytes: t.out_bytes.saturating_sub(t.in_bytes),
+            // `held_bytes` is bytes handed out minus bytes returned plus bytes
+            // cached (see `cache.rs`): it moves only on slow paths.
+            outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes) as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,
         }
