@@ -1,0 +1,366 @@
+//! The futures: [`ReadAt`], [`WriteAt`] and [`Fsync`], all thin wrappers over
+//! one state machine, `Op`.
+//!
+//! An `Op` first waits for a free slot (backpressure: at most `entries`
+//! operations are in flight, and the rest wait in FIFO order, never failing),
+//! then moves its buffer into the slot and queues it for the backend, then
+//! waits for the result. Dropping it at any point is safe:
+//!
+//! * waiting for a slot: it leaves the queue and passes any wake-up it got on;
+//! * queued: the slot is marked cancelled; the backend frees it without
+//!   submitting, so the caller's descriptor is never used after the drop;
+//! * submitted: marked cancelled; the buffer stays in the slot until the
+//!   kernel (or worker) is done with it, then goes back to the pool. For
+//!   io_uring the drop first waits out any submission in progress (it locks
+//!   the ring's driver once), so by the time it returns the kernel has taken
+//!   its own reference to the file;
+//! * done: the result and the buffer are dropped at once.
+
+use crate::uring::state::{Counters, Kick, Kind, Shared, Slot, Spec, Stage, State};
+use crate::uring::{ring, sys, Backend, Ring};
+use crate::PooledBuffer;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// Where an `Op` is in its life.
+enum Phase {
+    /// Not yet holding a slot; `ticket` is its place in the wait queue, if any.
+    Start { ticket: Option<u64> },
+    /// Holding slot `idx`; `deferred` once it has put off driving once.
+    InSlot(u32, bool),
+    /// Returned `Ready`.
+    Finished,
+}
+
+pub(crate) struct Op<'a> {
+    /// Borrowed: the caller's `Ring` (and so the backend) outlives the future.
+    ring: &'a Ring,
+    kind: Kind,
+    fd: RawFd,
+    offset: u64,
+    len: usize,
+    buf: Option<PooledBuffer>,
+    phase: Phase,
+    /// The caller's file is borrowed for as long as the future lives.
+    _file: PhantomData<&'a ()>,
+}
+
+impl<'a> Op<'a> {
+    pub(crate) fn new(
+        ring: &'a Ring,
+        kind: Kind,
+        fd: RawFd,
+        offset: u64,
+        len: usize,
+        buf: Option<PooledBuffer>,
+    ) -> Self {
+        Op { ring, kind, fd, offset, len, buf, phase: Phase::Start { ticket: None }, _file: PhantomData }
+    }
+
+    fn shared(&self) -> &'a Shared {
+        &self.ring.handle.shared
+    }
+
+    /// Tries to take a slot and queue the operation.
+    fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+        let shared = self.shared();
+        // Buffer and fd duplicate first, outside the lock (a thread-cache hit
+        // for the buffer); if no slot is free they are given back at once,
+        // so a waiting future holds no buffer and memory in use stays
+        // bounded by `entries`, not by the number of futures.
+        let (owned, buf) = match self.prepare() {
+            Ok(x) => x,
+            Err(e) => {
+                self.forget_ticket(ticket);
+                self.phase = Phase::Finished;
+                return Poll::Ready(Err(e));
+            }
+        };
+        let mut st = shared.state.lock();
+        let Some(idx) = st.free.pop() else {
+            Counters::add(&shared.counters.slot_waits, u64::from(ticket.is_none()));
+            let t = match ticket {
+                Some(t) => {
+                    match st.waiters.iter_mut().find(|(id, _)| *id == t) {
+                        Some((_, w)) => w.clone_from(cx.waker()),
+                        None => st.waiters.push_back((t, cx.waker().clone())),
+                    }
+                    t
+                }
+                None => {
+                    let t = st.next_ticket;
+                    st.next_ticket += 1;
+                    st.waiters.push_back((t, cx.waker().clone()));
+                    t
+                }
+            };
+            drop(st);
+            // A write keeps its (caller's) buffer; a read's goes back.
+            if self.kind == Kind::Write {
+                self.buf = buf;
+            }
+            drop(owned);
+            self.phase = Phase::Start { ticket: Some(t) };
+            return Poll::Pending;
+        };
+        if let Some(t) = ticket {
+            st.waiters.retain(|(id, _)| *id != t);
+        }
+        self.enqueue(&mut st, cx, idx, owned, buf);
+        drop(st);
+        self.phase = Phase::InSlot(idx, false);
+        if shared.backend == Backend::IoUring {
+            // Drive on the next poll, after the executor has polled its other
+            // ready futures: they queue their operations meanwhile, and one
+            // io_uring_enter submits them all.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Leaves the wait queue (on an error before taking a slot).
+    fn forget_ticket(&self, ticket: Option<u64>) {
+        if let Some(t) = ticket {
+            let mut st = self.shared().state.lock();
+            st.waiters.retain(|(id, _)| *id != t);
+            let next = if st.free.is_empty() { None } else { st.waiters.pop_front() };
+            drop(st);
+            if let Some((_, w)) = next {
+                w.wake();
+            }
+        }
+    }
+
+    /// The read buffer, and the thread backend's duplicate of the fd (made
+    /// now, while the caller's borrow keeps the file open).
+    fn prepare(&mut self) -> io::Result<(Option<OwnedFd>, Option<PooledBuffer>)> {
+        let owned = match self.shared().backend {
+            Backend::Threads => Some(sys::dup(self.fd)?),
+            Backend::IoUring => None,
+        };
+        let buf = match self.kind {
+            Kind::Read => {
+                Some(self.shared().pool.try_get(self.len).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?)
+            }
+            Kind::Write | Kind::Fsync => self.buf.take(),
+        };
+        Ok((owned, buf))
+    }
+
+    /// Fills free slot `idx` (just taken) and queues it for the backend.
+    fn enqueue(
+        &mut self,
+        st: &mut State,
+        cx: &mut Context<'_>,
+        idx: u32,
+        owned: Option<OwnedFd>,
+        buf: Option<PooledBuffer>,
+    ) {
+        let shared = self.shared();
+        // A registered arena buffer, if one fits and is free (io_uring only).
+        let fixed = match (&shared.arena, self.kind) {
+            (Some(a), Kind::Read | Kind::Write) if self.len <= a.size() && self.len > 0 => st.arena_free.pop(),
+            _ => None,
+        };
+        if let (Some(i), Kind::Write, Some(b)) = (fixed, self.kind, buf.as_ref()) {
+            let a = shared.arena.as_ref().expect("fixed implies an arena");
+            // SAFETY: arena buffer `i` was just taken from the free list under
+            // the state lock, so no operation uses it; it is `a.size() >=
+            // self.len == b.len()` bytes long; `b` is a distinct allocation.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), a.ptr(i), self.len) };
+        }
+        debug_assert!((idx as usize) < st.slots.len());
+        let slot: &mut Slot = &mut st.slots[idx as usize];
+        debug_assert_eq!(slot.stage, Stage::Free);
+        slot.spec = Spec { kind: self.kind, fd: self.fd, owned, offset: self.offset, len: self.len, done: 0, fixed };
+        slot.buf = buf;
+        // io_uring: no waker yet. The future woke itself and will be polled
+        // again; that poll stores its waker if the op is not done by then, so
+        // an op completed in the same batch costs no extra wake-up.
+        slot.waker = match shared.backend {
+            Backend::Threads => Some(cx.waker().clone()),
+            Backend::IoUring => None,
+        };
+        slot.cancelled = false;
+        slot.stage = Stage::Queued;
+        st.pending.push_back(idx);
+        shared.kick_locked(st);
+    }
+
+    /// Checks slot `idx` for a result; with io_uring, drives the ring first if
+    /// the operation is not done.
+    fn check(
+        &mut self,
+        cx: &mut Context<'_>,
+        idx: u32,
+        deferred: bool,
+    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+        let shared = self.shared();
+        let mut trash = Vec::new();
+        let mut wake: Vec<Waker> = Vec::new();
+        let mut st = shared.state.lock();
+        debug_assert!((idx as usize) < st.slots.len());
+        if st.slots[idx as usize].stage == Stage::Queued
+            && !deferred
+            && shared.backend == Backend::IoUring
+            && st.pending.len() * 2 < st.in_use()
+        {
+            // Most slots in use are not queued: their futures are about to
+            // queue new operations (a multi-threaded executor interleaves
+            // them with ours). Put off driving once more, so they join
+            // this batch instead of each paying for an io_uring_enter.
+            self.phase = Phase::InSlot(idx, true);
+            drop(st);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if st.slots[idx as usize].stage != Stage::Done && shared.backend == Backend::IoUring {
+            drop(st);
+            ring::drive(shared);
+            st = shared.state.lock();
+        }
+        let slot = &mut st.slots[idx as usize];
+        if slot.stage != Stage::Done {
+            match &mut slot.waker {
+                Some(w) => w.clone_from(cx.waker()),
+                None => slot.waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        let res = slot.result.take().expect("a done slot holds its result");
+        let mut buf = slot.buf.take();
+        if let (Ok(n), Some(i), Kind::Read, Some(b)) = (&res, slot.spec.fixed, self.kind, buf.as_mut()) {
+            let a = shared.arena.as_ref().expect("fixed implies an arena");
+            debug_assert!(*n <= b.capacity() && *n <= a.size());
+            // SAFETY: the kernel finished writing arena buffer `i` (the slot
+            // is Done) and it is still reserved for this slot; `n` bytes were
+            // read into it, `n <= self.len <= b.capacity()`; distinct
+            // allocations.
+            unsafe { std::ptr::copy_nonoverlapping(a.ptr(i), b.as_mut_ptr(), *n) };
+        }
+        st.release(idx, &mut trash, &mut wake);
+        drop(st);
+        self.phase = Phase::Finished;
+        wake.into_iter().for_each(Waker::wake);
+        drop(trash);
+        Poll::Ready(res.map(|n| (n, buf)))
+    }
+
+    pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+        match self.phase {
+            Phase::Start { ticket } => self.start(cx, ticket),
+            Phase::InSlot(idx, deferred) => self.check(cx, idx, deferred),
+            Phase::Finished => panic!("bufpool::uring future polled after completion"),
+        }
+    }
+}
+
+impl Drop for Op<'_> {
+    fn drop(&mut self) {
+        let shared = self.shared();
+        let mut trash = Vec::new();
+        let mut wake = Vec::new();
+        let mut wait_submission = false;
+        let mut cancelled_queued = false;
+        match self.phase {
+            Phase::Finished | Phase::Start { ticket: None } => return,
+            Phase::Start { ticket: Some(t) } => {
+                let mut st = shared.state.lock();
+                st.waiters.retain(|(id, _)| *id != t);
+                // We may have been woken for a slot we will never take: pass
+                // the wake-up on.
+                if !st.free.is_empty() {
+                    if let Some((_, w)) = st.waiters.pop_front() {
+                        wake.push(w);
+                    }
+                }
+            }
+            Phase::InSlot(idx, _) => {
+                let mut st = shared.state.lock();
+                debug_assert!((idx as usize) < st.slots.len());
+                let slot = &mut st.slots[idx as usize];
+                match slot.stage {
+                    Stage::Queued => {
+                        slot.cancelled = true;
+                        cancelled_queued = shared.backend == Backend::IoUring;
+                    }
+                    Stage::Submitted => {
+                        slot.cancelled = true;
+                        wait_submission = shared.backend == Backend::IoUring;
+                    }
+                    Stage::Done => st.release(idx, &mut trash, &mut wake),
+                    Stage::Free => debug_assert!(false, "an op's slot is never free while it holds it"),
+                }
+            }
+        }
+        if let Kick::Uring(u) = &shared.kick {
+            if wait_submission {
+                // A driver holds this lock from taking our SQE until the
+                // kernel has consumed it; once we get it, the kernel holds its
+                // own reference to the file.
+                drop(u.driver.lock());
+            } else if cancelled_queued {
+                // Nobody may drive again soon: free the slot now.
+                ring::drive(shared);
+            }
+        }
+        wake.into_iter().for_each(Waker::wake);
+        drop(trash);
+    }
+}
+
+/// The future of [`Ring::read_at`]: resolves to a buffer whose `len()` is the
+/// number of bytes read (short only at end of file).
+#[must_use = "futures do nothing unless polled"]
+pub struct ReadAt<'a>(pub(crate) Op<'a>);
+
+/// The future of [`Ring::write_at`]: resolves to the bytes written (all of
+/// them, unless an error stops it) and the buffer, handed back.
+#[must_use = "futures do nothing unless polled"]
+pub struct WriteAt<'a>(pub(crate) Op<'a>);
+
+/// The future of [`Ring::fsync`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Fsync<'a>(pub(crate) Op<'a>);
+
+impl Future for ReadAt<'_> {
+    type Output = io::Result<PooledBuffer>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll_op(cx).map(|r| {
+            r.map(|(n, buf)| {
+                let mut b = buf.expect("a read carries its buffer");
+                b.set_len(n);
+                b
+            })
+        })
+    }
+}
+
+impl Future for WriteAt<'_> {
+    type Output = io::Result<(usize, PooledBuffer)>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll_op(cx).map(|r| r.map(|(n, buf)| (n, buf.expect("a write carries its buffer"))))
+    }
+}
+
+impl Future for Fsync<'_> {
+    type Output = io::Result<()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll_op(cx).map(|r| r.map(drop))
+    }
+}
+
+macro_rules! debug_future {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Debug for $t<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t)).field("offset", &self.0.offset).field("len", &self.0.len).finish()
+            }
+        }
+    )*};
+}
+debug_future!(ReadAt, WriteAt, Fsync);

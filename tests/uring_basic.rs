@@ -1,0 +1,188 @@
+//! The public API on both backends and under three executors.
+mod uring_common;
+
+use bufpool::uring::{Backend, Ring};
+use bufpool::BufferPool;
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use uring_common::*;
+
+#[test]
+fn roundtrip_eof_and_buffer_handback() {
+    let dir = scratch("roundtrip");
+    let pool = BufferPool::new();
+    for ring in rings(&pool, 64) {
+        let path = dir.join(format!("{:?}", ring.backend()));
+        let file = make_file(&path, 10_000);
+        futures::executor::block_on(async {
+            let b = ring.read_at(&file, 0, 4096).await.unwrap();
+            assert_eq!(b.len(), 4096);
+            assert!(b.iter().enumerate().all(|(i, &x)| x == pattern(i as u64)));
+            // Short at end of file, empty past it.
+            let b = ring.read_at(&file, 9_000, 4096).await.unwrap();
+            assert_eq!(b.len(), 1000);
+            assert_eq!(b[999], pattern(9_999));
+            assert_eq!(ring.read_at(&file, 10_000, 10).await.unwrap().len(), 0);
+            assert_eq!(ring.read_at(&file, 1 << 40, 10).await.unwrap().len(), 0);
+            assert_eq!(ring.read_at(&file, 0, 0).await.unwrap().len(), 0);
+            // Write hands the buffer back; it extends the file.
+            let mut w = pool.get(5000);
+            w.fill(0xAB);
+            let (n, w) = ring.write_at(&file, 9_500, w).await.unwrap();
+            assert_eq!((n, w.len()), (5000, 5000));
+            assert!(w.iter().all(|&x| x == 0xAB));
+            ring.fsync(&file).await.unwrap();
+            assert_eq!(file.metadata().unwrap().len(), 14_500);
+            let mut check = vec![0; 5000];
+            file.read_exact_at(&mut check, 9_500).unwrap();
+            assert!(check.iter().all(|&x| x == 0xAB));
+        });
+    }
+    drop(pool.clone());
+    wait_quiescent(&pool);
+}
+
+#[test]
+fn errors_keep_their_kind() {
+    let dir = scratch("errors");
+    let pool = BufferPool::new();
+    let path = dir.join("f");
+    make_file(&path, 100);
+    let wronly = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let rdonly = std::fs::File::open(&path).unwrap();
+    let d = std::fs::File::open(&dir).unwrap();
+    for ring in rings(&pool, 8) {
+        futures::executor::block_on(async {
+            let e = ring.read_at(&wronly, 0, 10).await.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+            let mut b = pool.get(4);
+            b.fill(1);
+            let e = ring.write_at(&rdonly, 0, b).await.unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+            let e = ring.read_at(&d, 0, 10).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::IsADirectory, "{e}");
+            let std_err = d.read_at(&mut [0; 10], 0).unwrap_err();
+            assert_eq!(e.kind(), std_err.kind());
+        });
+    }
+}
+
+async fn many_reads(ring: &Ring, file: &std::fs::File, n: usize, len: usize) {
+    let size = file.metadata().unwrap().len();
+    let futs = (0..n).map(|i| {
+        let off = (i as u64 * 7919 * 4096) % (size - len as u64);
+        async move {
+            let b = ring.read_at(file, off, len).await.unwrap();
+            assert_eq!(b.len(), len);
+            assert!(b.iter().enumerate().all(|(j, &x)| x == pattern(off + j as u64)), "bad data at {off}");
+        }
+    });
+    futures::future::join_all(futs).await;
+}
+
+#[test]
+fn batching_under_tokio() {
+    let dir = scratch("tokio");
+    let pool = BufferPool::new();
+    let path = dir.join("f");
+    let file = make_file(&path, 4 << 20);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for ring in rings(&pool, 64) {
+        rt.block_on(async {
+            // From many tasks at once, too.
+            let file = std::sync::Arc::new(file.try_clone().unwrap());
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (ring, file) = (ring.clone(), file.clone());
+                    tokio::spawn(async move { many_reads(&ring, &file, scale(200), 4096).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let s = ring.stats();
+        println!("{:?}: {s:?}", ring.backend());
+        assert!(s.ops >= scale(1600) as u64);
+        if ring.backend() == Backend::IoUring {
+            // One io_uring_enter covers a batch: far fewer submits than ops.
+            assert!(s.submit_calls * 2 < s.ops, "no batching: {s:?}");
+            assert!(s.max_batch > 1, "{s:?}");
+        }
+    }
+    wait_quiescent(&pool);
+}
+
+#[test]
+fn works_under_smol_and_block_on() {
+    let dir = scratch("smol");
+    let pool = BufferPool::new();
+    let path = dir.join("f");
+    let file = make_file(&path, 1 << 20);
+    for ring in rings(&pool, 32) {
+        smol::block_on(many_reads(&ring, &file, scale(300), 1000));
+        futures::executor::block_on(many_reads(&ring, &file, scale(300), 5000));
+        // One future at a time, too: every op waits for its own wake-up.
+        futures::executor::block_on(async {
+            for i in 0..scale(200) as u64 {
+                let b = ring.read_at(&file, i * 100, 100).await.unwrap();
+                assert_eq!(b[0], pattern(i * 100));
+            }
+        });
+    }
+    wait_quiescent(&pool);
+}
+
+#[test]
+fn full_ring_waits_never_fails() {
+    let dir = scratch("backpressure");
+    let pool = BufferPool::new();
+    let path = dir.join("f");
+    let file = make_file(&path, 1 << 20);
+    for ring in rings(&pool, 4) {
+        futures::executor::block_on(many_reads(&ring, &file, scale(2000), 512));
+        let s = ring.stats();
+        assert!(s.slot_waits > 0, "{s:?}");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(many_reads(&ring, &file, scale(2000), 512));
+    }
+    wait_quiescent(&pool);
+}
+
+#[test]
+fn large_transfers() {
+    let dir = scratch("large");
+    let pool = BufferPool::new();
+    for ring in rings(&pool, 8) {
+        let path = dir.join(format!("{:?}", ring.backend()));
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        futures::executor::block_on(async {
+            let mut w = pool.get(3 << 20);
+            for (i, x) in w.iter_mut().enumerate() {
+                *x = pattern(i as u64);
+            }
+            let (n, _) = ring.write_at(&file, 0, w).await.unwrap();
+            assert_eq!(n, 3 << 20);
+            let r = ring.read_at(&file, 0, 4 << 20).await.unwrap();
+            assert_eq!(r.len(), 3 << 20);
+            assert!(r.iter().enumerate().all(|(i, &x)| x == pattern(i as u64)));
+        });
+    }
+}
+
+#[test]
+fn clones_and_bad_entries() {
+    let dir = scratch("outlive");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 100_000);
+    for ring in rings(&pool, 8) {
+        let ring2 = ring.clone();
+        let fut = ring2.read_at(&file, 10, 20);
+        drop(ring);
+        let b = futures::executor::block_on(fut).unwrap();
+        assert_eq!(b[0], pattern(10));
+    }
+    wait_quiescent(&pool);
+    assert!(Ring::builder(&pool).entries(0).build().is_err());
+    assert!(Ring::builder(&pool).entries(1 << 20).build().is_err());
+}
