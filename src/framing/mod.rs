@@ -1,1 +1,43 @@
 //! Zero-copy hand-off to `bytes::Bytes` and zero-copy framing (feature `bytes`).
+//!
+//! * [`PooledBuffer::freeze`](crate::PooledBuffer::freeze) turns a pooled
+//!   buffer into a [`Bytes`](bytes::Bytes) without copying; the memory goes
+//!   back to its pool when the last clone or slice drops, on any thread, even
+//!   after every [`BufferPool`](crate::BufferPool) handle is gone.
+//!   `PooledBuffer` also implements [`bytes::BufMut`].
+//! * [`BufferPool::lines`](crate::BufferPool::lines) gives a [`LineReader`]
+//!   and [`BufferPool::length_delimited`](crate::BufferPool::length_delimited)
+//!   a [`FrameReader`] over any `futures_io::AsyncRead`. Each line or frame is
+//!   a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was read into.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let pool = bufpool::BufferPool::new();
+//! let mut lines = pool.lines(&b"SET a 1\r\nGET a\n"[..]);
+//! assert_eq!(lines.next_line().await?.as_deref(), Some(&b"SET a 1"[..]));
+//! assert_eq!(lines.next_line().await?.as_deref(), Some(&b"GET a"[..]));
+//! assert_eq!(lines.next_line().await?, None);
+//! # Ok::<(), std::io::Error>(()) }).unwrap();
+//! ```
+//!
+//! # How the readers use buffers
+//!
+//! A reader borrows a pooled buffer of at least the pool's
+//! [`read_size`](crate::Config::read_size) for one `poll_read` only. If the
+//! read is `Pending` the buffer goes straight back to the pool, so an idle
+//! connection holds no buffer unless it has received part of a line or frame.
+//! When data arrives, complete lines or frames are cut from the buffer as
+//! `Bytes` slices, with no copy. A line or frame split across reads costs one
+//! copy of the partial tail, into the front of the next buffer, which is sized
+//! to hold the tail plus a full read (or, for a frame, the whole frame).
+//!
+//! Only a line longer than a read, which must grow in place, is copied more
+//! than once (amortised by doubling, and bounded by `max_len`).
+
+mod frames;
+mod freeze;
+mod lines;
+mod window;
+
+pub use frames::{FrameReader, DEFAULT_MAX_FRAME_LEN};
+pub use lines::{LineReader, DEFAULT_MAX_LINE_LEN};

@@ -1,0 +1,276 @@
+//! [`FrameReader`]: length-prefixed framing (4-byte big-endian length, then
+//! that many bytes) into `Bytes` slices of pooled buffers.
+
+use super::window::Window;
+use crate::BufferPool;
+use bytes::{Buf, Bytes};
+use futures_io::AsyncRead;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::task::{ready, Context, Poll};
+
+/// Default [`FrameReader::max_len`]: 8 MiB (as `tokio_util`'s
+/// `LengthDelimitedCodec`).
+pub const DEFAULT_MAX_FRAME_LEN: usize = 8 << 20;
+
+/// Bytes in the length prefix.
+const HEADER: usize = 4;
+
+impl BufferPool {
+    /// Reads `reader` as frames, each a 4-byte big-endian length followed by
+    /// that many bytes; every frame is a [`Bytes`] slice of a buffer from this
+    /// pool. See [`FrameReader`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let input = [&[0, 0, 0, 5][..], b"hello", &[0, 0, 0, 0]].concat();
+    /// let mut frames = pool.length_delimited(&input[..]);
+    /// assert_eq!(frames.next_frame().await?.unwrap(), "hello");
+    /// assert_eq!(frames.next_frame().await?.unwrap(), ""); // an empty frame
+    /// assert_eq!(frames.next_frame().await?, None);
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn length_delimited<R: AsyncRead + Unpin>(&self, reader: R) -> FrameReader<R> {
+        FrameReader::new(self, reader)
+    }
+}
+
+/// Splits a `futures_io::AsyncRead` into length-prefixed frames without
+/// copying them: a 4-byte big-endian length (not counting itself), then the
+/// payload. Each frame is the payload, as a [`Bytes`] slice of the pooled
+/// buffer it was read into.
+///
+/// * Input that ends between frames gives `None`; input that ends inside a
+///   frame (or its length) is an [`UnexpectedEof`](io::ErrorKind::UnexpectedEof)
+///   error, after which the reader returns `None`.
+/// * A length above [`max_len`](FrameReader::max_len) is an
+///   [`InvalidData`](io::ErrorKind::InvalidData) error, returned as soon as
+///   the length is read and before the payload is buffered. The reader stays
+///   usable: later calls skip that payload, then return the frame after it.
+/// * An I/O error from the reader is returned as is; calling again retries
+///   the read, and bytes already buffered are kept.
+///
+/// Once a frame's length is known, the buffer its bytes are gathered in is
+/// sized for the whole frame, so a frame split across reads is copied at most
+/// once, and a large frame is read straight into its final buffer.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let pool = bufpool::BufferPool::new();
+/// let input = [&[0, 0, 0, 9][..], b"too long!", &[0, 0, 0, 2], b"ok"].concat();
+/// let mut frames = pool.length_delimited(&input[..]).max_len(8);
+/// let err = frames.next_frame().await.unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+/// assert_eq!(frames.next_frame().await?.unwrap(), "ok"); // still usable
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
+pub struct FrameReader<R> {
+    reader: R,
+    win: Window,
+    max_len: usize,
+    /// Payload bytes of an over-long frame still to skip.
+    skip: u64,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A frame reader over `reader` with buffers from `pool`; the same as
+    /// [`pool.length_delimited(reader)`](BufferPool::length_delimited).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let frames = bufpool::framing::FrameReader::new(&pool, &b""[..]);
+    /// # drop(frames);
+    /// ```
+    pub fn new(pool: &BufferPool, reader: R) -> Self {
+        FrameReader { reader, win: Window::new(pool), max_len: DEFAULT_MAX_FRAME_LEN, skip: 0, eof: false }
+    }
+
+    /// Sets the largest payload accepted, in bytes. Default
+    /// [`DEFAULT_MAX_FRAME_LEN`] (8 MiB).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let frames = pool.length_delimited(&b""[..]).max_len(1024);
+    /// assert_eq!(frames.get_max_len(), 1024);
+    /// ```
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The largest payload accepted.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let frames = pool.length_delimited(&b""[..]);
+    /// assert_eq!(frames.get_max_len(), bufpool::framing::DEFAULT_MAX_FRAME_LEN);
+    /// ```
+    pub fn get_max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The next frame's payload; `None` at the end of input.
+    ///
+    /// Cancel safe: dropping the future loses no data.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut frames = pool.length_delimited(&[0, 0, 0, 3, b'a', b'b'][..]);
+    /// let err = frames.next_frame().await.unwrap_err(); // 2 of 3 bytes, then EOF
+    /// assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    /// # });
+    /// ```
+    pub async fn next_frame(&mut self) -> io::Result<Option<Bytes>> {
+        poll_fn(|cx| self.poll_next_frame(cx)).await
+    }
+
+    /// The polling form of [`next_frame`](FrameReader::next_frame).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut frames = pool.length_delimited(&[0, 0, 0, 1, b'x'][..]);
+    /// let stream = futures::stream::poll_fn(|cx| frames.poll_next_frame(cx).map(Result::transpose));
+    /// assert_eq!(stream.collect::<Vec<_>>().await.len(), 1);
+    /// # });
+    /// ```
+    pub fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let rs = self.win.read_size();
+        loop {
+            if self.skip > 0 {
+                let k = self.skip.min(self.win.len() as u64);
+                self.win.consume(k as usize);
+                self.skip -= k;
+                if self.skip == 0 {
+                    continue;
+                }
+                if self.eof {
+                    self.skip = 0;
+                    return Poll::Ready(Err(truncated()));
+                }
+                if ready!(self.win.poll_fill(cx, &mut self.reader, 1, rs, usize::MAX))? == 0 {
+                    self.eof = true;
+                }
+                continue;
+            }
+
+            let data = self.win.data();
+            let have = data.len();
+            let need = if have >= HEADER {
+                let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                let total = match (len as usize).checked_add(HEADER) {
+                    Some(total) if len as usize <= self.max_len => total,
+                    _ => {
+                        let whole = len as u64 + HEADER as u64;
+                        let k = whole.min(have as u64);
+                        self.win.consume(k as usize);
+                        self.skip = whole - k;
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("frame of {len} bytes exceeds max_len ({} bytes)", self.max_len),
+                        )));
+                    }
+                };
+                if have >= total {
+                    if total == HEADER {
+                        self.win.consume(HEADER);
+                        return Poll::Ready(Ok(Some(Bytes::new())));
+                    }
+                    let mut frame = self.win.take(total);
+                    frame.advance(HEADER);
+                    return Poll::Ready(Ok(Some(frame)));
+                }
+                total
+            } else {
+                HEADER
+            };
+            if self.eof {
+                if have == 0 {
+                    return Poll::Ready(Ok(None));
+                }
+                self.win.clear();
+                return Poll::Ready(Err(truncated()));
+            }
+            // A buffer for the whole frame (once its length is known) plus,
+            // for small frames, a full read of those that follow.
+            let alloc = need.max(have + rs);
+            // A large remainder is read on its own: nothing of the next frame
+            // lands behind it, so nothing needs moving afterwards. Small
+            // frames read ahead, to batch many into one read.
+            let rest = need - have;
+            let max_read = if rest >= rs { rest } else { usize::MAX };
+            if ready!(self.win.poll_fill(cx, &mut self.reader, need, alloc, max_read))? == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Bytes read but not yet returned as frames (length prefixes included).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut frames = pool.length_delimited(&[0, 0, 0, 1, b'x', 0, 0][..]);
+    /// frames.next_frame().await?;
+    /// assert_eq!(frames.buffer(), &[0, 0]);
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn buffer(&self) -> &[u8] {
+        self.win.data()
+    }
+
+    /// The underlying reader.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let frames = pool.length_delimited(&b"abc"[..]);
+    /// assert_eq!(*frames.get_ref(), b"abc");
+    /// ```
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// The underlying reader, mutably. Reading from it directly skips the
+    /// frame reader's buffer.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut frames = pool.length_delimited(&b"abc"[..]);
+    /// *frames.get_mut() = &b"xyz"[..];
+    /// ```
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Gives the reader back; bytes buffered but not returned are lost
+    /// (see [`buffer`](FrameReader::buffer)).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let r: &[u8] = pool.length_delimited(&b"abc"[..]).into_inner();
+    /// assert_eq!(r, b"abc");
+    /// ```
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
+impl<R> fmt::Debug for FrameReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("buffered", &self.win.len())
+            .field("max_len", &self.max_len)
+            .field("skip", &self.skip)
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "input ended inside a frame")
+}

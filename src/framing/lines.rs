@@ -1,0 +1,293 @@
+//! [`LineReader`]: newline-delimited framing into `Bytes` slices of pooled
+//! buffers.
+
+use super::window::{find_byte, Window};
+use crate::BufferPool;
+use bytes::Bytes;
+use futures_io::AsyncRead;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::task::{ready, Context, Poll};
+
+/// Default [`LineReader::max_len`]: 64 KiB.
+pub const DEFAULT_MAX_LINE_LEN: usize = 64 << 10;
+
+impl BufferPool {
+    /// Reads `reader` as lines, each a [`Bytes`] slice of a buffer from this
+    /// pool. See [`LineReader`].
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"one\r\n\ntwo"[..]);
+    /// let mut all = Vec::new();
+    /// while let Some(line) = lines.next_line().await? {
+    ///     all.push(line);
+    /// }
+    /// assert_eq!(all, ["one", "", "two"]);
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn lines<R: AsyncRead + Unpin>(&self, reader: R) -> LineReader<R> {
+        LineReader::new(self, reader)
+    }
+}
+
+/// Splits a `futures_io::AsyncRead` into lines without copying them: each
+/// line is a [`Bytes`] slice of the pooled buffer it was read into, and the
+/// buffer goes home when the reader and every line cut from it are gone.
+///
+/// * A line ends at `\n` or `\r\n`; the ending is not part of the line.
+/// * An empty line is a line (an empty `Bytes`).
+/// * Input that ends without a newline gives a last line (a single trailing
+///   `\r` there is taken as part of the line ending, as
+///   `tokio_util::codec::LinesCodec` does); then `None`.
+/// * A line longer than [`max_len`](LineReader::max_len) bytes (without its
+///   ending) is an [`InvalidData`](io::ErrorKind::InvalidData) error. The
+///   reader stays usable: the rest of that line is skipped, and the next
+///   call returns the line after it. Buffering is bounded by about
+///   `max_len` plus one read.
+/// * An I/O error from the reader is returned as is; calling again retries
+///   the read, and bytes already buffered are kept.
+///
+/// Reads use the pool's [`read_size`](crate::Config::read_size). While a read
+/// is pending the reader holds no buffer, unless it has part of a line; see
+/// [the module docs](crate::framing#how-the-readers-use-buffers).
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let pool = bufpool::BufferPool::new();
+/// let input = b"GET key\r\nSET key a-rather-long-value\nGET key\n";
+/// let mut lines = pool.lines(&input[..]).max_len(16);
+/// assert_eq!(lines.next_line().await?.unwrap(), "GET key");
+/// let err = lines.next_line().await.unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+/// assert_eq!(lines.next_line().await?.unwrap(), "GET key"); // still usable
+/// assert_eq!(lines.next_line().await?, None);
+/// # Ok::<(), std::io::Error>(()) }).unwrap();
+/// ```
+pub struct LineReader<R> {
+    reader: R,
+    win: Window,
+    max_len: usize,
+    /// Leading unconsumed bytes already searched for `\n` without success.
+    scanned: usize,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// A line reader over `reader` with buffers from `pool`; the same as
+    /// [`pool.lines(reader)`](BufferPool::lines).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let lines = bufpool::framing::LineReader::new(&pool, &b""[..]);
+    /// # drop(lines);
+    /// ```
+    pub fn new(pool: &BufferPool, reader: R) -> Self {
+        LineReader {
+            reader,
+            win: Window::new(pool),
+            max_len: DEFAULT_MAX_LINE_LEN,
+            scanned: 0,
+            discarding: false,
+            eof: false,
+        }
+    }
+
+    /// Sets the longest line accepted, in bytes without the line ending.
+    /// Default [`DEFAULT_MAX_LINE_LEN`] (64 KiB).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let lines = pool.lines(&b""[..]).max_len(1 << 20);
+    /// assert_eq!(lines.get_max_len(), 1 << 20);
+    /// ```
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// The longest line accepted.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// assert_eq!(pool.lines(&b""[..]).get_max_len(), bufpool::framing::DEFAULT_MAX_LINE_LEN);
+    /// ```
+    pub fn get_max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The next line, without its ending; `None` at the end of input.
+    ///
+    /// Cancel safe: dropping the future loses no data.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"a\nb"[..]);
+    /// assert_eq!(lines.next_line().await?.unwrap(), "a");
+    /// assert_eq!(lines.next_line().await?.unwrap(), "b");
+    /// assert!(lines.next_line().await?.is_none());
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub async fn next_line(&mut self) -> io::Result<Option<Bytes>> {
+        poll_fn(|cx| self.poll_next_line(cx)).await
+    }
+
+    /// The polling form of [`next_line`](LineReader::next_line), for
+    /// hand-written futures and streams.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"x\ny\n"[..]);
+    /// let stream = futures::stream::poll_fn(|cx| lines.poll_next_line(cx).map(Result::transpose));
+    /// let all: Vec<_> = stream.collect().await;
+    /// assert_eq!(all.len(), 2);
+    /// # });
+    /// ```
+    pub fn poll_next_line(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<bytes::Bytes>>> {
+        loop {
+            if self.discarding {
+                match find_byte(b'\n', self.win.data()) {
+                    Some(i) => {
+                        self.win.consume(i + 1);
+                        self.discarding = false;
+                        continue;
+                    }
+                    None => self.win.clear(),
+                }
+                if self.eof {
+                    self.discarding = false;
+                    return Poll::Ready(Ok(None));
+                }
+                let rs = self.win.read_size();
+                if ready!(self.win.poll_fill(cx, &mut self.reader, 1, rs, usize::MAX))? == 0 {
+                    self.eof = true;
+                }
+                continue;
+            }
+
+            let data = self.win.data();
+            let len = data.len();
+            if let Some(i) = find_byte(b'\n', &data[self.scanned..]) {
+                let end = self.scanned + i;
+                self.scanned = 0;
+                let content = if end > 0 && data[end - 1] == b'\r' { end - 1 } else { end };
+                if content > self.max_len {
+                    self.win.consume(end + 1);
+                    return Poll::Ready(Err(too_long(self.max_len)));
+                }
+                return Poll::Ready(Ok(Some(self.cut(end + 1, content))));
+            }
+            self.scanned = len;
+            if len > 0 && (len - 1 > self.max_len || (len - 1 == self.max_len && data[len - 1] != b'\r')) {
+                // Without its ending this line already exceeds the limit.
+                self.win.clear();
+                self.scanned = 0;
+                self.discarding = true;
+                return Poll::Ready(Err(too_long(self.max_len)));
+            }
+            if self.eof {
+                if len == 0 {
+                    return Poll::Ready(Ok(None));
+                }
+                self.scanned = 0;
+                let content = if data[len - 1] == b'\r' { len - 1 } else { len };
+                return Poll::Ready(Ok(Some(self.cut(len, content))));
+            }
+            let rs = self.win.read_size();
+            let min_total = len + (rs / 2).max(1);
+            let alloc_total = (len + rs).max(len.saturating_mul(2));
+            if ready!(self.win.poll_fill(cx, &mut self.reader, min_total, alloc_total, usize::MAX))? == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Cuts `n` bytes off the front and returns the first `content` of them.
+    #[inline]
+    fn cut(&mut self, n: usize, content: usize) -> Bytes {
+        if content == 0 {
+            // An empty line need not keep its buffer from going home.
+            self.win.consume(n);
+            return Bytes::new();
+        }
+        let mut line = self.win.take(n);
+        line.truncate(content);
+        line
+    }
+
+    /// Bytes read but not yet returned as lines (complete lines first, then
+    /// any unfinished one).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"a\nb\n"[..]);
+    /// lines.next_line().await?;
+    /// assert_eq!(lines.buffer(), b"b\n");
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn buffer(&self) -> &[u8] {
+        if self.discarding {
+            &[]
+        } else {
+            self.win.data()
+        }
+    }
+
+    /// The underlying reader.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let lines = pool.lines(&b"abc"[..]);
+    /// assert_eq!(*lines.get_ref(), b"abc");
+    /// ```
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// The underlying reader, mutably. Reading from it directly skips the
+    /// line reader's buffer.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"abc"[..]);
+    /// *lines.get_mut() = &b"xyz"[..];
+    /// ```
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    /// Gives the reader back; bytes buffered but not returned are lost
+    /// (see [`buffer`](LineReader::buffer)).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let r: &[u8] = pool.lines(&b"abc"[..]).into_inner();
+    /// assert_eq!(r, b"abc");
+    /// ```
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
+impl<R> fmt::Debug for LineReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineReader")
+            .field("buffered", &self.win.len())
+            .field("max_len", &self.max_len)
+            .field("discarding", &self.discarding)
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+fn too_long(max: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("line longer than max_len ({max} bytes)"))
+}
