@@ -58,6 +58,11 @@ mod sync;
 #[cfg(all(feature = "uring", target_os = "linux"))]
 pub mod uring;
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod design {
     #![doc = include_str!("../docs/DESIGN.md")]
 }

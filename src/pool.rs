@@ -378,8 +378,7 @@ impl PoolInner {
             return Err(mem);
         }
         self.mark_used(class);
-        let admitted =
-            reserved || self.budget.reserve(cap) || (self.evict_for(cap, class) && self.budget.reserve(cap));
+        let admitted = reserved || self.budget.reserve(cap) || (self.evict_for(cap, class) && self.budget.reserve(cap));
         if !admitted {
             return Err(mem);
         }
