@@ -249,6 +249,19 @@ impl PooledBuffer {
         self.into_vec()
     }
 
+    /// Returns a buffer that nothing was written into since it was handed out
+    /// (a lent read buffer whose reader answered `Pending`): it goes home
+    /// without the `Zeroing::OnReturn` scrub.
+    pub(crate) fn recycle_unwritten(self) {
+        let this = std::mem::ManuallyDrop::new(self);
+        match this.home {
+            // SAFETY: `home` issued this buffer; its reference is consumed here
+            // and `this` is never dropped.
+            Some(home) => unsafe { cache::release(home, this.mem(), Return::Unwritten) },
+            None => drop(std::mem::ManuallyDrop::into_inner(this)),
+        }
+    }
+
     /// The memory block, as the pool tracks it.
     #[inline(always)]
     fn mem(&self) -> Mem {

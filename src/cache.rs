@@ -542,6 +542,10 @@ fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block
 pub(crate) enum Return {
     /// Back to the pool (or freed if the pool will not keep it).
     Recycle,
+    /// As `Recycle`, for a buffer nothing was written into since it was
+    /// handed out (lent to a reader that answered `Pending`): no
+    /// `Zeroing::OnReturn` scrub is needed.
+    Unwritten,
     /// The caller keeps the memory (`into_vec`, freeze): only bookkeeping.
     Detach,
 }
@@ -592,7 +596,7 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
     if pool.is_closed() {
         let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
         pool.shared.add_shared(&t);
-        if how == Return::Recycle {
+        if how != Return::Detach {
             pool.free(mem);
         }
     } else {
@@ -623,7 +627,7 @@ fn file(b: &Block, local: &mut Local, mem: Mem, how: Return) {
     }
     let c = mem.class as usize;
     debug_assert_eq!(pool.classes.file(mem.cap), Some(c));
-    if pool.config.zeroing() == Zeroing::OnReturn {
+    if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
         // SAFETY: we own all `cap` bytes of `mem`.
         unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
     }
@@ -722,10 +726,10 @@ unsafe fn release_orphan(home: NonNull<Block>, mem: Mem, how: Return) {
     let pool = unsafe { &home.as_ref().pool };
     let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
     pool.shared.add_shared(&t);
-    if how == Return::Recycle {
+    if how != Return::Detach {
         match (mem.class != NOT_POOLED).then_some(mem.class as usize) {
             Some(c) => {
-                if pool.config.zeroing() == Zeroing::OnReturn {
+                if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
                     // SAFETY: we own all `cap` bytes of `mem`.
                     unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
                 }

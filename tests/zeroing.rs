@@ -158,3 +158,49 @@ fn on_return_scrubs_before_growth_returns_the_old_buffer() {
     again.set_len(c);
     assert!(again.iter().all(|&x| x == 0));
 }
+
+/// A read that finds the reader `Pending` lends a buffer and takes it back
+/// unwritten: under `OnReturn` that buffer needs no scrub, but a buffer that
+/// held data (a `copy` chunk) still gets one. Checked by content: data a
+/// reader produced never survives in the pool.
+#[test]
+fn on_return_scrubs_data_but_pending_loans_stay_cheap_and_clean() {
+    use futures::io::AsyncRead;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Ready with `data` once, then Pending forever.
+    struct OnceThenPending(Option<Vec<u8>>);
+    impl AsyncRead for OnceThenPending {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            match self.0.take() {
+                Some(d) => {
+                    buf[..d.len()].copy_from_slice(&d);
+                    Poll::Ready(Ok(d.len()))
+                }
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    let pool = BufferPool::builder().zeroing(Zeroing::OnReturn).right_size(false).build().unwrap();
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut r = OnceThenPending(Some(vec![0xAB; 1000]));
+    {
+        let mut fut = pool.read(&mut r);
+        let got = Pin::new(&mut fut).poll(&mut cx);
+        let Poll::Ready(Ok(Some(b))) = got else { panic!("expected data") };
+        assert!(b.iter().all(|&x| x == 0xAB));
+    } // the data buffer is scrubbed on return
+    for _ in 0..3 {
+        let mut fut = pool.read(&mut r);
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    }
+    assert_eq!(pool.stats().outstanding_buffers, 0);
+    let mut b = pool.get(pool.config().read_size());
+    let cap = b.capacity();
+    b.resize(cap, 0);
+    assert!(b.iter().all(|&x| x == 0), "a reader's data survived in the pool under OnReturn");
+}

@@ -72,6 +72,7 @@ impl CopyState {
             // Read the next chunk, into the buffer we already hold if any (a
             // ready reader costs no pool round trip per chunk).
             let chunk = read_limit(pool, pool.config().read_size())?;
+            let reused = spare.is_some();
             let mut buf = match spare {
                 Some(mut b) => {
                     b.set_len(chunk);
@@ -80,8 +81,17 @@ impl CopyState {
                 None => lend(pool, chunk)?,
             };
             match src.poll_read_into(cx, &mut buf) {
-                // `buf` goes home: nothing is held while the reader waits.
-                Poll::Pending => return Poll::Pending,
+                // `buf` goes home: nothing is held while the reader waits. A
+                // fresh loan had nothing read into it (no `OnReturn` scrub
+                // needed); a reused one still holds the last chunk.
+                Poll::Pending => {
+                    if reused {
+                        drop(buf);
+                    } else {
+                        buf.recycle_unwritten();
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => self.flushing = true,
                 Poll::Ready(Ok(n)) if n > chunk => return Poll::Ready(Err(overclaim(n, chunk))),

@@ -97,8 +97,12 @@ pub(crate) fn poll_once<S: Source>(
     let limit = read_limit(pool, limit)?;
     let mut buf = lend(pool, limit)?;
     let n = match src.poll_read_into(cx, &mut buf) {
-        // `buf` goes home here: nothing is held while the reader waits.
-        Poll::Pending => return Poll::Pending,
+        // `buf` goes home here: nothing is held while the reader waits. The
+        // reader read nothing into it, so `Zeroing::OnReturn` need not scrub.
+        Poll::Pending => {
+            buf.recycle_unwritten();
+            return Poll::Pending;
+        }
         Poll::Ready(r) => r?,
     };
     if n == 0 {
@@ -148,7 +152,9 @@ impl Exact {
                 Poll::Pending => {
                     if filled == 0 {
                         // Nothing arrived yet: hold nothing while waiting.
-                        self.buf = None;
+                        if let Some(b) = self.buf.take() {
+                            b.recycle_unwritten();
+                        }
                     }
                     return Poll::Pending;
                 }
