@@ -7,18 +7,19 @@
 //! operation whose future was dropped and whose file the caller has closed.
 
 use crate::uring::error::op_error;
-use crate::uring::state::{Counters, Kick, Kind, Shared, Stage};
-use crate::uring::{sys, Backend};
+use crate::uring::state::{on_result, Counters, Kick, Kind, Next, Shared, Stage, MAX_CHUNK};
+use crate::uring::{sys, Backend, Fault};
 use crate::{BufferPool, PooledBuffer};
 use parking_lot::{Condvar, MutexGuard};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
 
 /// Starts `threads` workers over a table of `entries` slots.
-pub(crate) fn start(pool: &BufferPool, entries: usize, threads: usize) -> io::Result<Arc<Shared>> {
-    let shared = Arc::new(Shared::new(pool.clone(), entries, Backend::Threads, Kick::Condvar(Condvar::new()), None));
+pub(crate) fn start(pool: &BufferPool, entries: usize, threads: usize, faults: Vec<Fault>) -> io::Result<Arc<Shared>> {
+    let kick = Kick::Condvar(Condvar::new());
+    let shared = Arc::new(Shared::new(pool.clone(), entries, Backend::Threads, kick, None, faults));
     for i in 0..threads.max(1) {
         let s = shared.clone();
         std::thread::Builder::new().name(format!("bufpool-io-{i}")).spawn(move || worker(&s))?;
@@ -72,23 +73,41 @@ fn worker(shared: &Shared) {
         let fd = sp.owned.as_ref().map_or(-1, |f| f.as_raw_fd());
         let ptr = slot.buf.as_mut().map_or(std::ptr::null_mut(), |b| b.as_mut_ptr());
         Counters::add(&shared.counters.ops, 1);
-        let res = MutexGuard::unlocked(&mut st, || {
-            let r = match kind {
-                // SAFETY: `ptr` is the slot's buffer, of capacity >= `len`.
-                // The slot owns it until this operation is finished below (a
-                // dropped future only marks the slot cancelled), and nobody
-                // else touches it while the slot is `Submitted`.
-                Kind::Read => unsafe { sys::pread(fd, ptr, len.min(1 << 30), offset) },
-                // SAFETY: as above, read-only.
-                Kind::Write => unsafe { sys::pwrite_all(fd, ptr, len, offset) },
-                Kind::Fsync => sys::fsync(fd).map(|()| 0),
-            };
-            r.map_err(|e| match e.raw_os_error() {
-                Some(errno) => op_error(errno, fd, offset, len, ptr as usize),
-                None => e,
-            })
-        });
+        let res = MutexGuard::unlocked(&mut st, || run(shared, kind, fd, ptr, offset, len));
         st.finish(idx, res, &mut trash, &mut wake);
         flush(&mut st, &mut trash, &mut wake);
+    }
+}
+
+/// Runs one operation to its end on this thread: one call per chunk, each
+/// result judged by `on_result` (so `EINTR`/`EAGAIN` and short writes retry
+/// exactly as on io_uring).
+fn run(shared: &Shared, kind: Kind, fd: RawFd, ptr: *mut u8, offset: u64, len: usize) -> io::Result<usize> {
+    let mut done = 0;
+    loop {
+        let chunk = (len - done).min(MAX_CHUNK);
+        // `done <= len`, the buffer's capacity, so this stays in bounds.
+        let p = ptr.wrapping_add(done);
+        let at = offset + done as u64;
+        let raw = match kind {
+            // SAFETY: `ptr` is the slot's buffer, of capacity >= `len`, so
+            // `p[..chunk]` lies inside it. The slot owns it until this
+            // operation is finished by the worker (a dropped future only
+            // marks the slot cancelled), and nobody else touches it while the
+            // slot is `Submitted`.
+            Kind::Read => unsafe { sys::pread(fd, p, chunk, at) },
+            // SAFETY: as above, read-only.
+            Kind::Write => unsafe { sys::pwrite(fd, p, chunk, at) },
+            Kind::Fsync => sys::fsync(fd),
+        };
+        match on_result(kind, len, chunk, &mut done, shared.fault(raw)) {
+            Next::Retry => {
+                Counters::add(&shared.counters.retries, 1);
+                Counters::add(&shared.counters.ops, 1);
+            }
+            Next::Done(n) => return Ok(n),
+            Next::Errno(e) => return Err(op_error(e, fd, offset, len, ptr as usize)),
+            Next::WriteZero => return Err(io::Error::new(io::ErrorKind::WriteZero, "pwrite wrote 0 bytes")),
+        }
     }
 }

@@ -107,6 +107,18 @@ pub enum Backend {
     Threads,
 }
 
+/// A fault for [`RingBuilder::inject_faults`]: test support, not part of
+/// the stable API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Report this errno instead of the real result (which is discarded: the
+    /// transfer happened, and a retry repeats it).
+    Errno(i32),
+    /// Report at most this many bytes transferred (a short count).
+    Short(usize),
+}
+
 /// Default number of entries: operations in flight at once.
 pub const DEFAULT_ENTRIES: usize = 256;
 /// Default worker threads of the thread backend.
@@ -133,6 +145,7 @@ pub struct RingBuilder {
     force_fallback: bool,
     threads: usize,
     fixed: Option<(usize, usize)>,
+    faults: Vec<Fault>,
 }
 
 impl RingBuilder {
@@ -174,6 +187,17 @@ impl RingBuilder {
         self
     }
 
+    /// Test support, not part of the stable API: the next results the backend
+    /// gets from the kernel (CQEs, or the thread backend's `pread`/`pwrite`/
+    /// `fsync` returns, retries included) are altered, one [`Fault`] each, in
+    /// order, so tests can drive the `EINTR`/`EAGAIN`/short-count paths
+    /// through the public API.
+    #[doc(hidden)]
+    pub fn inject_faults(mut self, faults: impl IntoIterator<Item = Fault>) -> Self {
+        self.faults.extend(faults);
+        self
+    }
+
     /// Builds the ring: io_uring if available, else the thread backend.
     ///
     /// # Errors
@@ -193,12 +217,12 @@ impl RingBuilder {
             None
         };
         let shared = if self.force_fallback {
-            fallback::start(&self.pool, self.entries, self.threads)?
+            fallback::start(&self.pool, self.entries, self.threads, self.faults)?
         } else {
-            match ring::start(&self.pool, self.entries, fixed) {
+            match ring::start(&self.pool, self.entries, fixed, self.faults.clone()) {
                 Ok(s) => s,
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EACCES)) => {
-                    fallback::start(&self.pool, self.entries, self.threads)?
+                    fallback::start(&self.pool, self.entries, self.threads, self.faults)?
                 }
                 Err(e) => return Err(e),
             }
@@ -268,7 +292,8 @@ pub struct RingStats {
     /// Times the completion thread was woken to wait for completions that
     /// did not arrive inline (page-cache misses, `O_DIRECT`, `fsync`).
     pub wakeups: u64,
-    /// Resubmissions after `EINTR`, `EAGAIN` or a short write.
+    /// Resubmissions after `EINTR`, `EAGAIN`, a short write, or a full
+    /// chunk of a transfer over 1 GiB (both backends).
     pub retries: u64,
     /// Operations that used a registered buffer (`READ_FIXED`/`WRITE_FIXED`).
     pub fixed_ops: u64,
@@ -302,6 +327,7 @@ impl Ring {
             force_fallback: false,
             threads: DEFAULT_FALLBACK_THREADS,
             fixed: None,
+            faults: Vec::new(),
         }
     }
 

@@ -32,18 +32,14 @@
 
 use crate::uring::error::op_error;
 use crate::uring::fixed::Arena;
-use crate::uring::state::{Counters, Kick, Kind, Shared, Stage};
-use crate::uring::{sys, Backend};
+use crate::uring::state::{on_result, Counters, Kick, Kind, Next, Shared, Stage, MAX_CHUNK};
+use crate::uring::{Backend, Fault};
 use crate::{BufferPool, PooledBuffer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use parking_lot::{Condvar, Mutex};
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
-
-/// Largest single transfer handed to the kernel (its limit is `u32`, and
-/// Linux caps a read or write at 2 GiB anyway).
-const MAX_CHUNK: usize = 1 << 30;
 
 /// `user_data` of the no-op that wakes the completion thread at close. Slot
 /// indexes are below 2^32.
@@ -75,7 +71,12 @@ pub(crate) struct Scratch {
 /// Opens a ring of `entries`, registers `fixed` arena buffers if given, and
 /// starts the completion thread. Errors from `io_uring_setup` come back
 /// unchanged so the caller can decide to fall back.
-pub(crate) fn start(pool: &BufferPool, entries: usize, fixed: Option<(usize, usize)>) -> io::Result<Arc<Shared>> {
+pub(crate) fn start(
+    pool: &BufferPool,
+    entries: usize,
+    fixed: Option<(usize, usize)>,
+    faults: Vec<Fault>,
+) -> io::Result<Arc<Shared>> {
     let ring: IoUring = IoUring::builder().setup_cqsize(2 * entries as u32).build(entries as u32)?;
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
@@ -100,7 +101,8 @@ pub(crate) fn start(pool: &BufferPool, entries: usize, fixed: Option<(usize, usi
         }
     }
     let uring = Uring { ring, driver: Mutex::new(Scratch::default()), cv: Condvar::new() };
-    let shared = Arc::new(Shared::new(pool.clone(), entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena));
+    let shared =
+        Arc::new(Shared::new(pool.clone(), entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena, faults));
     let s = shared.clone();
     std::thread::Builder::new().name("bufpool-uring".into()).spawn(move || completion_thread(&s))?;
     Ok(shared)
@@ -274,34 +276,24 @@ fn reap(shared: &Shared, u: &Uring, scratch: &mut Scratch, trash: &mut Vec<Poole
         let slot = &mut st.slots[idx as usize];
         debug_assert_eq!(slot.stage, Stage::Submitted);
         let sp = &mut slot.spec;
-        let retry = if res < 0 {
-            sys::is_transient(-res)
-        } else {
-            // Short writes continue; a short read means end of file.
-            let total = sp.done + res as usize;
-            let more = sp.kind == Kind::Write && res > 0 && total < sp.len;
-            if more {
-                sp.done = total;
+        // The chunk this CQE answers, as `submit_queued` computed it.
+        let chunk = (sp.len - sp.done).min(MAX_CHUNK);
+        let result = match on_result(sp.kind, sp.len, chunk, &mut sp.done, shared.fault(i64::from(res))) {
+            Next::Retry if !slot.cancelled => {
+                Counters::add(&shared.counters.retries, 1);
+                slot.stage = Stage::Queued;
+                st.pending.push_back(idx);
+                continue;
             }
-            more
-        };
-        if retry && !slot.cancelled {
-            Counters::add(&shared.counters.retries, 1);
-            slot.stage = Stage::Queued;
-            st.pending.push_back(idx);
-            continue;
-        }
-        let result = if res < 0 {
-            if slot.cancelled {
-                Err(io::Error::from_raw_os_error(-res))
-            } else {
+            // Cancelled: the slot is freed; no one sees the result.
+            Next::Retry => Err(io::ErrorKind::Interrupted.into()),
+            Next::Done(n) => Ok(n),
+            Next::Errno(e) if slot.cancelled => Err(io::Error::from_raw_os_error(e)),
+            Next::Errno(e) => {
                 let addr = slot.buf.as_ref().map_or(0, |b| b.as_ptr() as usize);
-                Err(op_error(-res, sp.fd, sp.offset, sp.len, addr))
+                Err(op_error(e, sp.fd, sp.offset, sp.len, addr))
             }
-        } else if sp.kind == Kind::Write && res == 0 && sp.done < sp.len {
-            Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0 bytes"))
-        } else {
-            Ok(sp.done + res as usize)
+            Next::WriteZero => Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0 bytes")),
         };
         st.finish(idx, result, trash, wake);
     }

@@ -9,7 +9,7 @@
 //! memory the kernel writes to always outlives the write.
 
 use crate::uring::fixed::Arena;
-use crate::uring::Backend;
+use crate::uring::{sys, Backend, Fault};
 use crate::{BufferPool, PooledBuffer};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -24,6 +24,65 @@ pub(crate) enum Kind {
     Read,
     Write,
     Fsync,
+}
+
+/// Largest single transfer handed to the kernel (its limit is `u32`, and
+/// Linux caps a read or write at 2 GiB anyway). Longer operations continue.
+pub(crate) const MAX_CHUNK: usize = 1 << 30;
+
+/// What one raw result means for an operation: see [`on_result`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Submit again from `done` (`EINTR`, `EAGAIN`, a short write, or a full
+    /// chunk of a transfer longer than [`MAX_CHUNK`]).
+    Retry,
+    /// Finished: this many bytes transferred in total.
+    Done(usize),
+    /// Failed with this errno.
+    Errno(i32),
+    /// A write made no progress (the kernel returned 0).
+    WriteZero,
+}
+
+/// The one place both backends decide what a result means. `res` is what
+/// the kernel reported for the last submission (a count, or minus an errno,
+/// as in a CQE or a raw `pread`), which asked for `chunk` bytes at `done`
+/// of the `len` in total. Advances `done` on progress.
+///
+/// * `EINTR`, `EAGAIN`: retried, nothing transferred.
+/// * Other errors: final, whatever was transferred before.
+/// * Reads: fewer bytes than asked means end of file, so the read is done
+///   with what it has; a full chunk short of `len` continues.
+/// * Writes: continue until `len` bytes are written; 0 bytes is `WriteZero`.
+/// * Fsync: any count is success.
+pub(crate) fn on_result(kind: Kind, len: usize, chunk: usize, done: &mut usize, res: i64) -> Next {
+    if res < 0 {
+        let errno = i32::try_from(-res).unwrap_or(libc::EIO);
+        return if sys::is_transient(errno) { Next::Retry } else { Next::Errno(errno) };
+    }
+    let n = (res as u64).min(chunk as u64) as usize;
+    match kind {
+        Kind::Fsync => Next::Done(0),
+        Kind::Read => {
+            *done += n;
+            if n == chunk && n > 0 && *done < len {
+                Next::Retry
+            } else {
+                Next::Done(*done)
+            }
+        }
+        Kind::Write => {
+            if n == 0 && *done < len {
+                return Next::WriteZero;
+            }
+            *done += n;
+            if *done < len {
+                Next::Retry
+            } else {
+                Next::Done(*done)
+            }
+        }
+    }
 }
 
 /// An operation's parameters, as submitted.
@@ -206,10 +265,21 @@ pub(crate) struct Shared {
     pub(crate) arena: Option<Arena>,
     pub(crate) counters: Counters,
     pub(crate) entries: usize,
+    /// Test-only fault injection (`RingBuilder::inject_faults`): each raw
+    /// result consumes one entry. `None` unless asked for, so the hot path
+    /// pays one branch.
+    pub(crate) faults: Option<Mutex<VecDeque<Fault>>>,
 }
 
 impl Shared {
-    pub(crate) fn new(pool: BufferPool, entries: usize, backend: Backend, kick: Kick, arena: Option<Arena>) -> Self {
+    pub(crate) fn new(
+        pool: BufferPool,
+        entries: usize,
+        backend: Backend,
+        kick: Kick,
+        arena: Option<Arena>,
+        faults: Vec<Fault>,
+    ) -> Self {
         let arena_free = arena.as_ref().map_or(Vec::new(), |a| (0..a.len() as u16).rev().collect());
         Shared {
             state: Mutex::new(State {
@@ -230,6 +300,19 @@ impl Shared {
             arena,
             counters: Counters::default(),
             entries,
+            faults: if faults.is_empty() { None } else { Some(Mutex::new(faults.into())) },
+        }
+    }
+
+    /// The raw result `res` as the backend should see it: changed by the
+    /// next injected fault, if any is left.
+    pub(crate) fn fault(&self, res: i64) -> i64 {
+        let Some(q) = &self.faults else { return res };
+        match q.lock().pop_front() {
+            None => res,
+            Some(Fault::Errno(e)) => -i64::from(e),
+            Some(Fault::Short(k)) if res >= 0 => res.min(i64::try_from(k).unwrap_or(i64::MAX)),
+            Some(Fault::Short(_)) => res,
         }
     }
 
@@ -253,5 +336,85 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{on_result, Kind, Next, MAX_CHUNK};
+
+    /// Runs `on_result` on a fresh operation of `len` bytes with results
+    /// `rs`, one per submission, returning each decision and the final `done`.
+    fn run(kind: Kind, len: usize, rs: &[i64]) -> (Vec<Next>, usize) {
+        let mut done = 0;
+        let v = rs.iter().map(|&r| on_result(kind, len, (len - done).min(MAX_CHUNK), &mut done, r)).collect();
+        (v, done)
+    }
+
+    #[test]
+    fn eintr_and_eagain_retry_without_progress() {
+        for kind in [Kind::Read, Kind::Write, Kind::Fsync] {
+            for e in [libc::EINTR, libc::EAGAIN] {
+                let mut done = 0;
+                assert_eq!(on_result(kind, 4096, 4096, &mut done, -i64::from(e)), Next::Retry, "{kind:?} {e}");
+                assert_eq!(done, 0);
+            }
+        }
+        let (v, done) = run(Kind::Read, 4096, &[-i64::from(libc::EINTR), -i64::from(libc::EAGAIN), 4096]);
+        assert_eq!(v, [Next::Retry, Next::Retry, Next::Done(4096)]);
+        assert_eq!(done, 4096);
+        let (v, _) = run(Kind::Fsync, 0, &[-i64::from(libc::EINTR), 0]);
+        assert_eq!(v, [Next::Retry, Next::Done(0)]);
+    }
+
+    #[test]
+    fn other_errors_are_final() {
+        for e in [libc::EIO, libc::EBADF, libc::EINVAL, libc::ENOSPC, libc::EISDIR] {
+            for kind in [Kind::Read, Kind::Write, Kind::Fsync] {
+                let mut done = 0;
+                assert_eq!(on_result(kind, 10, 10, &mut done, -i64::from(e)), Next::Errno(e));
+            }
+        }
+        // After partial progress too.
+        let (v, done) = run(Kind::Write, 100, &[40, -i64::from(libc::ENOSPC)]);
+        assert_eq!(v, [Next::Retry, Next::Errno(libc::ENOSPC)]);
+        assert_eq!(done, 40);
+    }
+
+    #[test]
+    fn short_reads_are_end_of_file() {
+        assert_eq!(run(Kind::Read, 4096, &[1000]), (vec![Next::Done(1000)], 1000));
+        assert_eq!(run(Kind::Read, 4096, &[0]), (vec![Next::Done(0)], 0));
+        assert_eq!(run(Kind::Read, 0, &[0]), (vec![Next::Done(0)], 0));
+        // A retry after EINTR still ends at the short count.
+        let (v, done) = run(Kind::Read, 4096, &[-i64::from(libc::EINTR), 7]);
+        assert_eq!((v, done), (vec![Next::Retry, Next::Done(7)], 7));
+    }
+
+    #[test]
+    fn long_reads_continue_chunk_by_chunk() {
+        let len = MAX_CHUNK + 100;
+        let (v, done) = run(Kind::Read, len, &[MAX_CHUNK as i64, 100]);
+        assert_eq!((v, done), (vec![Next::Retry, Next::Done(len)], len));
+        // End of file inside the second chunk.
+        let (v, done) = run(Kind::Read, len, &[MAX_CHUNK as i64, 3]);
+        assert_eq!((v, done), (vec![Next::Retry, Next::Done(MAX_CHUNK + 3)], MAX_CHUNK + 3));
+    }
+
+    #[test]
+    fn short_writes_continue_and_zero_is_write_zero() {
+        let (v, done) = run(Kind::Write, 100, &[30, -i64::from(libc::EINTR), 50, 20]);
+        assert_eq!(v, [Next::Retry, Next::Retry, Next::Retry, Next::Done(100)]);
+        assert_eq!(done, 100);
+        let (v, done) = run(Kind::Write, 100, &[30, 0]);
+        assert_eq!((v, done), (vec![Next::Retry, Next::WriteZero], 30));
+        // An empty write is done at once.
+        assert_eq!(run(Kind::Write, 0, &[0]), (vec![Next::Done(0)], 0));
+    }
+
+    #[test]
+    fn a_count_beyond_the_request_is_clamped() {
+        let (v, done) = run(Kind::Read, 10, &[1 << 20]);
+        assert_eq!((v, done), (vec![Next::Done(10)], 10));
     }
 }

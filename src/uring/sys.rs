@@ -1,5 +1,6 @@
 //! Thin, checked wrappers over the few raw system calls the layer makes
-//! itself: dup, and the thread backend's pread/pwrite/fsync.
+//! itself: dup, and the thread backend's pread/pwrite/fsync (one call each,
+//! reporting like a CQE; the retry decisions are `state::on_result`'s).
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -20,60 +21,37 @@ pub(crate) fn is_transient(errno: i32) -> bool {
     errno == libc::EINTR || errno == libc::EAGAIN
 }
 
-/// `pread` into `ptr[..len]`, retrying `EINTR`/`EAGAIN`. One call: a short
-/// count means end of file.
+/// A raw result as the kernel reports it in a CQE: the count, or minus the errno.
+fn raw(r: isize) -> i64 {
+    if r >= 0 {
+        r as i64
+    } else {
+        -i64::from(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+/// One `pread` into `ptr[..len]`: the count, or minus the errno (the caller
+/// retries; see `state::on_result`).
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `len` bytes for the whole call, and not
 /// accessed by anyone else meanwhile.
-pub(crate) unsafe fn pread(fd: RawFd, ptr: *mut u8, len: usize, offset: u64) -> io::Result<usize> {
-    loop {
-        // SAFETY: the caller guarantees `ptr[..len]` is writable and ours.
-        let r = unsafe { libc::pread(fd, ptr.cast(), len, offset as libc::off_t) };
-        if r >= 0 {
-            return Ok(r as usize);
-        }
-        let e = io::Error::last_os_error();
-        if !is_transient(e.raw_os_error().unwrap_or(0)) {
-            return Err(e);
-        }
-    }
+pub(crate) unsafe fn pread(fd: RawFd, ptr: *mut u8, len: usize, offset: u64) -> i64 {
+    // SAFETY: the caller guarantees `ptr[..len]` is writable and ours.
+    raw(unsafe { libc::pread(fd, ptr.cast(), len, offset as libc::off_t) })
 }
 
-/// `pwrite` of all of `ptr[..len]`, retrying short writes, `EINTR` and `EAGAIN`.
+/// One `pwrite` of `ptr[..len]`: the count (maybe short), or minus the errno.
 ///
 /// # Safety
 /// `ptr` must be valid for reads of `len` bytes for the whole call.
-pub(crate) unsafe fn pwrite_all(fd: RawFd, ptr: *const u8, len: usize, offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < len {
-        // SAFETY: `done < len`, so `ptr + done .. ptr + len` lies in the range
-        // the caller guarantees readable.
-        let r = unsafe { libc::pwrite(fd, ptr.add(done).cast(), len - done, (offset + done as u64) as libc::off_t) };
-        if r > 0 {
-            done += r as usize;
-        } else if r == 0 {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "pwrite wrote 0 bytes"));
-        } else {
-            let e = io::Error::last_os_error();
-            if !is_transient(e.raw_os_error().unwrap_or(0)) {
-                return Err(e);
-            }
-        }
-    }
-    Ok(done)
+pub(crate) unsafe fn pwrite(fd: RawFd, ptr: *const u8, len: usize, offset: u64) -> i64 {
+    // SAFETY: the caller guarantees `ptr[..len]` is readable.
+    raw(unsafe { libc::pwrite(fd, ptr.cast(), len, offset as libc::off_t) })
 }
 
-/// `fsync`, retrying `EINTR`.
-pub(crate) fn fsync(fd: RawFd) -> io::Result<()> {
-    loop {
-        // SAFETY: fsync has no memory-safety preconditions.
-        if unsafe { libc::fsync(fd) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if !is_transient(e.raw_os_error().unwrap_or(0)) {
-            return Err(e);
-        }
-    }
+/// One `fsync`: 0, or minus the errno.
+pub(crate) fn fsync(fd: RawFd) -> i64 {
+    // SAFETY: fsync has no memory-safety preconditions.
+    raw(unsafe { libc::fsync(fd) } as isize)
 }
