@@ -13,12 +13,36 @@ use std::ptr::NonNull;
 pub(crate) struct Mem {
     pub(crate) ptr: NonNull<u8>,
     pub(crate) cap: usize,
+    /// The size class (low 32 bits, [`NOT_POOLED`] if none) and the pinned
+    /// flag (bit 32), in one full word. A `u32` + `bool` pair is written with
+    /// two narrow stores and read back by struct copies as one 8-byte load,
+    /// which the CPU cannot store-forward: a stall of ~10 ns per get + drop.
+    pub(crate) tag: u64,
+}
+
+impl Mem {
+    #[inline(always)]
+    pub(crate) fn new(ptr: NonNull<u8>, cap: usize, class: u32, pinned: bool) -> Self {
+        Mem { ptr, cap, tag: class as u64 | (pinned as u64) << 32 }
+    }
+
     /// The size class this block serves ([`NOT_POOLED`] if none). A block's
     /// capacity never changes, so its class is fixed when it is allocated and
     /// the drop path never has to recompute it.
-    pub(crate) class: u32,
+    #[inline(always)]
+    pub(crate) fn class(&self) -> u32 {
+        self.tag as u32
+    }
+
     /// mlock succeeded on this block; it must be munlocked before it is freed.
-    pub(crate) pinned: bool,
+    #[inline(always)]
+    pub(crate) fn pinned(&self) -> bool {
+        self.tag >> 32 != 0
+    }
+
+    pub(crate) fn set_unpinned(&mut self) {
+        self.tag &= u32::MAX as u64;
+    }
 }
 
 /// `Mem::class` of a block outside every size class (freed on return).

@@ -30,8 +30,8 @@ pub struct PooledBuffer {
     ptr: NonNull<u8>,
     len: usize,
     cap: usize,
-    class: u32,
-    pinned: bool,
+    /// `Mem::tag`: size class and pinned flag in one word.
+    tag: u64,
     /// The block that issued this buffer; `None` for memory adopted from a
     /// `Vec` (alignment 1, freed as a `Vec`).
     home: Option<NonNull<Block>>,
@@ -49,7 +49,7 @@ impl PooledBuffer {
     /// any) holds a reference counted for this buffer.
     pub(crate) unsafe fn from_parts(mem: Mem, len: usize, home: Option<NonNull<Block>>) -> Self {
         debug_assert!(len <= mem.cap);
-        Self { ptr: mem.ptr, len, cap: mem.cap, class: mem.class, pinned: mem.pinned, home }
+        Self { ptr: mem.ptr, len, cap: mem.cap, tag: mem.tag, home }
     }
 
     /// Number of bytes in the buffer.
@@ -131,7 +131,7 @@ impl PooledBuffer {
 
     /// Whether the buffer's memory is mlocked.
     pub fn is_pinned(&self) -> bool {
-        self.pinned
+        self.tag >> 32 != 0
     }
 
     /// Shortens the buffer to `len` bytes; no effect if it is already shorter.
@@ -265,7 +265,7 @@ impl PooledBuffer {
     /// The memory block, as the pool tracks it.
     #[inline(always)]
     fn mem(&self) -> Mem {
-        Mem { ptr: self.ptr, cap: self.cap, class: self.class, pinned: self.pinned }
+        Mem { ptr: self.ptr, cap: self.cap, tag: self.tag }
     }
 }
 
@@ -299,7 +299,7 @@ impl From<Vec<u8>> for PooledBuffer {
         let cap = v.capacity();
         let len = v.len();
         let ptr = NonNull::new(v.as_mut_ptr()).expect("Vec pointers are non-null");
-        PooledBuffer { ptr, len, cap, class: crate::alloc::NOT_POOLED, pinned: false, home: None }
+        PooledBuffer { ptr, len, cap, tag: crate::alloc::NOT_POOLED as u64, home: None }
     }
 }
 

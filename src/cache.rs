@@ -247,6 +247,7 @@ impl ThreadCaches {
     }
 
     #[cold]
+    #[inline(never)]
     fn housekeeping_slow(&self, entries: &mut Vec<Entry>, epoch: u64, clock: bool) {
         self.seen_epoch.set(epoch);
         self.countdown.set(CLOCK_EVERY);
@@ -294,6 +295,7 @@ impl ThreadCaches {
     }
 
     #[cold]
+    #[inline(never)]
     fn new_block(&self, entries: &mut Vec<Entry>, pool: &Arc<PoolInner>) -> NonNull<Block> {
         let block = NonNull::from(Box::leak(Box::new(Block::new(pool, self.id(), 0))));
         pool.register(block);
@@ -473,6 +475,7 @@ fn acquire_in(
 }
 
 #[cold]
+#[inline(never)]
 fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), AllocError> {
     let pool = &b.pool;
     // A miss: give back lease that the (partly empty) cache is not using.
@@ -508,6 +511,7 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
 /// re-entered): served from the shards or fresh, homed to an orphan block that
 /// the buffer's drop frees.
 #[cold]
+#[inline(never)]
 fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
     let mut t = crate::stats::Totals::default();
     let (mem, recycled) = match fit {
@@ -558,25 +562,36 @@ pub(crate) enum Return {
 /// `mem`, which must already be unpinned.
 #[inline]
 pub(crate) unsafe fn release(home: NonNull<Block>, mem: Mem, how: Return) {
-    let mut mem = Some(mem);
-    let done = THREAD.try_with(|tc| {
-        tc.enter(|tc, entries| {
-            let m = mem.take().expect("taken once");
+    // The block travels as its three words (all `Copy`) rather than as an
+    // `Option<Mem>` the closure `take()`s: that kept `Mem` in a stack slot,
+    // written word by word and copied into the cache with 16-byte loads the
+    // CPU cannot store-forward (a stall on every drop).
+    let Mem { ptr, cap, tag } = mem;
+    let done = THREAD.try_with(move |tc| {
+        tc.enter(move |tc, entries| {
             // SAFETY: forwarded contract.
-            unsafe { release_in(tc, entries, home, m, how) }
+            unsafe { release_in(tc, entries, home, ptr, cap, tag, how) }
         })
     });
-    if let Some(mem) = mem {
-        debug_assert!(!matches!(done, Ok(Some(()))));
+    if !matches!(done, Ok(Some(()))) {
+        // The closure did not run: the memory is still ours to return.
         // SAFETY: forwarded contract.
-        unsafe { release_orphan(home, mem, how) };
+        unsafe { release_orphan(home, Mem { ptr, cap, tag }, how) };
     }
 }
 
 /// # Safety
 /// As [`release`], with `tc` entered.
 #[inline(always)]
-unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<Block>, mem: Mem, how: Return) {
+unsafe fn release_in(
+    tc: &ThreadCaches,
+    entries: &mut Vec<Entry>,
+    home: NonNull<Block>,
+    ptr: NonNull<u8>,
+    cap: usize,
+    tag: u64,
+    how: Return,
+) {
     tc.housekeeping(entries, false);
     // SAFETY: the buffer's reference keeps `home` live.
     let b = unsafe { home.as_ref() };
@@ -586,12 +601,25 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
         let local = unsafe { b.local.get_mut() };
         if !local.retired {
             local.out -= 1;
-            file(b, local, mem, how);
+            file(b, local, ptr, cap, tag, how);
             return;
         }
     }
-    // Foreign (or retired) home: file the buffer in this thread's own block,
-    // then drop the reference to the home block.
+    // SAFETY: forwarded contract.
+    unsafe { release_foreign(tc, entries, home, Mem { ptr, cap, tag }, how) }
+}
+
+/// Foreign (or retired) home: file the buffer in this thread's own block,
+/// then drop the reference to the home block. Out of line, so that the fast
+/// path keeps the block in registers.
+///
+/// # Safety
+/// As [`release`], with `tc` entered.
+#[cold]
+#[inline(never)]
+unsafe fn release_foreign(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<Block>, mem: Mem, how: Return) {
+    // SAFETY: the buffer's reference keeps `home` live.
+    let b = unsafe { home.as_ref() };
     let pool = &b.pool;
     if pool.is_closed() {
         let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
@@ -605,7 +633,7 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
         let m = unsafe { mine.as_ref() };
         // SAFETY: owner-only state of our own block.
         let local = unsafe { m.local.get_mut() };
-        file(m, local, mem, how);
+        file(m, local, mem.ptr, mem.cap, mem.tag, how);
     }
     // SAFETY: consumes the buffer's reference; `b` and `pool` are dead now.
     unsafe { remote_release(home) };
@@ -613,39 +641,52 @@ unsafe fn release_in(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<
 
 /// Files a returned buffer in this thread's block `b`: cache, shard or free.
 #[inline(always)]
-fn file(b: &Block, local: &mut Local, mem: Mem, how: Return) {
+fn file(b: &Block, local: &mut Local, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+    // `Mem` is rebuilt from its words wherever it is handed on, never kept as
+    // one value whose address escapes to the slow paths: the push then stores
+    // registers instead of copying a stack slot.
     let pool = &b.pool;
     Counters::bump(&b.counters.returns, 1);
     if how == Return::Detach {
-        b.held_out(mem.cap);
+        b.held_out(cap);
         return;
     }
-    if mem.class == NOT_POOLED {
-        b.held_out(mem.cap);
-        pool.free(mem);
+    let class = Mem { ptr, cap, tag }.class();
+    if class == NOT_POOLED {
+        b.held_out(cap);
+        free_cold(pool, ptr, cap, tag);
         return;
     }
-    let c = mem.class as usize;
-    debug_assert_eq!(pool.classes.file(mem.cap), Some(c));
+    let c = class as usize;
+    debug_assert_eq!(pool.classes.file(cap), Some(c));
     if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
         // SAFETY: we own all `cap` bytes of `mem`.
-        unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
+        unsafe { ptr.as_ptr().write_bytes(0, cap) };
     }
     debug_assert!(c < local.slots.len());
     let slot = &mut local.slots[c];
-    if slot.stack.len() < slot.depth && b.cached() + mem.cap <= local.lease {
+    if slot.stack.len() < slot.depth && b.cached() + cap <= local.lease {
         // A slot counts as used when something is returned to it: a slot
         // that is only ever popped empties itself anyway.
         slot.last_gen = local.seen_gen;
-        b.add_cached(mem.cap);
-        slot.stack.push(mem);
+        b.add_cached(cap);
+        slot.stack.push(Mem { ptr, cap, tag });
         return;
     }
-    file_slow(b, local, c, mem);
+    file_slow(b, local, c, ptr, cap, tag);
+}
+
+/// `pool.free`, out of line (see `file`).
+#[cold]
+#[inline(never)]
+fn free_cold(pool: &PoolInner, ptr: NonNull<u8>, cap: usize, tag: u64) {
+    pool.free(Mem { ptr, cap, tag });
 }
 
 #[cold]
-fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
+#[inline(never)]
+fn file_slow(b: &Block, local: &mut Local, c: usize, ptr: NonNull<u8>, cap: usize, tag: u64) {
+    let mem = Mem { ptr, cap, tag };
     let pool = &b.pool;
     let max_bytes = pool.config.tls_cache_bytes();
     if mem.cap > max_bytes {
@@ -721,13 +762,14 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, mem: Mem) {
 /// # Safety
 /// As [`release`].
 #[cold]
+#[inline(never)]
 unsafe fn release_orphan(home: NonNull<Block>, mem: Mem, how: Return) {
     // SAFETY: the buffer's reference keeps `home` live.
     let pool = unsafe { &home.as_ref().pool };
     let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
     pool.shared.add_shared(&t);
     if how != Return::Detach {
-        match (mem.class != NOT_POOLED).then_some(mem.class as usize) {
+        match (mem.class() != NOT_POOLED).then_some(mem.class() as usize) {
             Some(c) => {
                 if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
                     // SAFETY: we own all `cap` bytes of `mem`.

@@ -298,28 +298,28 @@ impl PoolInner {
                 self.pin_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Ok(Mem { ptr, cap, class: class as u32, pinned })
+        Ok(Mem::new(ptr, cap, class as u32, pinned))
     }
 
     /// A zeroed block of exactly `cap` bytes, never pinned.
     pub(crate) fn alloc_exact(&self, cap: usize) -> Result<Mem, AllocError> {
-        Ok(Mem { ptr: alloc::allocate(cap, self.align, true)?, cap, class: NOT_POOLED, pinned: false })
+        Ok(Mem::new(alloc::allocate(cap, self.align, true)?, cap, NOT_POOLED, false))
     }
 
     /// Frees a block of this pool.
     pub(crate) fn free(&self, mem: Mem) {
-        if mem.pinned {
+        if mem.pinned() {
             // Relaxed: statistics.
             self.pinned_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
         }
         // SAFETY: every `Mem` of this pool came from `alloc_pooled` or
         // `alloc_exact`, i.e. `allocate(mem.cap, self.align, _)`.
-        unsafe { alloc::free(mem.ptr, mem.cap, self.align, mem.pinned) }
+        unsafe { alloc::free(mem.ptr, mem.cap, self.align, mem.pinned()) }
     }
 
     /// Forgets that `mem` is pinned (it leaves the pool as a `Vec`).
     pub(crate) fn unpin_for_detach(&self, mem: &mut Mem) {
-        if mem.pinned {
+        if mem.pinned() {
             // SAFETY: ... see `alloc::free`: the range was mlocked by us.
             #[cfg(unix)]
             // SAFETY: `mem` is a live block this pool mlocked.
@@ -328,7 +328,7 @@ impl PoolInner {
             }
             // Relaxed: statistics.
             self.pinned_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
-            mem.pinned = false;
+            mem.set_unpinned();
         }
     }
 
