@@ -295,6 +295,7 @@ impl PoolInner {
                 pinned = true;
                 self.pinned_bytes.fetch_add(cap, Ordering::Relaxed);
             } else {
+                // Relaxed: a statistic, nothing pairs with it.
                 self.pin_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -342,8 +343,10 @@ impl PoolInner {
         // which idle buffer is freed, never correctness.
         let g = self.generation.load(Ordering::Relaxed);
         if self.class_gen[class].load(Ordering::Relaxed) != g {
+            // Relaxed: heuristic mark (see above); pairs with nothing.
             self.class_gen[class].store(g, Ordering::Relaxed);
         }
+        // Relaxed: heuristic bit for Clock; pairs with nothing.
         if !self.referenced[class].load(Ordering::Relaxed) {
             self.referenced[class].store(true, Ordering::Relaxed);
         }
@@ -508,6 +511,7 @@ impl PoolInner {
         let period = self.config.idle_timeout().as_nanos().min(u64::MAX as u128) as u64;
         if self
             .next_tick_ns
+            // Relaxed CAS: only elects the one ticker; `tick` publishes via `generation` (Release).
             .compare_exchange(due, ns.saturating_add(period), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
@@ -564,6 +568,7 @@ impl PoolInner {
             &t,
             self.shard_bytes.load(Ordering::Relaxed) as u64,
             self.pinned_bytes.load(Ordering::Relaxed) as u64,
+            // Relaxed: a statistic.
             self.pin_failures.load(Ordering::Relaxed),
         )
     }

@@ -100,6 +100,7 @@ impl Counters {
         if cfg!(bufpool_no_stats) {
             return;
         }
+        // Relaxed load + store, single writer: see `bump` (pairs with nothing).
         c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 }
