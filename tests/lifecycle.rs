@@ -246,7 +246,7 @@ fn thread_churn_leaves_nothing_behind() {
             let p = pool.clone();
             thread::spawn(move || {
                 if let Some(c) = cpu {
-                    pin_to_cpu(c);
+                    common::pin_to_cpu(c);
                 }
                 let a = p.get(65536);
                 let b = p.get(4096);
@@ -259,7 +259,7 @@ fn thread_churn_leaves_nothing_behind() {
     // A shard creates its queue for a size class on first use, and a thread
     // exits into the shard of the CPU it runs on: visit every CPU first, so
     // that the churn below meets only existing queues.
-    for cpu in allowed_cpus() {
+    for cpu in common::allowed_cpus() {
         spawn(2, Some(cpu));
     }
     spawn(10, None);
@@ -271,26 +271,6 @@ fn thread_churn_leaves_nothing_behind() {
     assert_eq!(s.fresh_allocations, 2, "{s}");
     drop(pool);
     assert_eq!(live() - base, SLACK);
-}
-
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the call.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![];
-        }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-    }
-}
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: as in `allowed_cpus`; affects only the calling thread.
-    unsafe {
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut one);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
-    }
 }
 
 fn pool_dropped_on_another_thread_than_its_caches() {

@@ -9,34 +9,6 @@ use std::thread;
 
 const K64: usize = 64 * 1024;
 
-/// Pins the calling thread to `cpu` if the machine has it; returns whether it did.
-fn pin_to_cpu(cpu: usize) -> bool {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the libc calls only
-    // read and write the set we pass, for the calling thread (pid 0).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0
-            || !libc::CPU_ISSET(cpu, &set)
-        {
-            return false;
-        }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut one);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
-    }
-}
-
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: as in `pin_to_cpu`.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return vec![];
-        }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-    }
-}
-
 /// Producer gets `n` buffers and sends them (at most `in_flight` at a time,
 /// via a bounded channel) to a consumer that drops them.
 fn producer_consumer(pool: &BufferPool, n: usize, in_flight: usize, cpus: Option<(usize, usize)>) {
@@ -45,7 +17,7 @@ fn producer_consumer(pool: &BufferPool, n: usize, in_flight: usize, cpus: Option
     let p = pool.clone();
     let consumer = thread::spawn(move || {
         if let Some((_, c)) = cpus {
-            assert!(pin_to_cpu(c));
+            assert!(common::pin_to_cpu(c));
         }
         let mut seen = 0usize;
         for b in rx {
@@ -62,7 +34,7 @@ fn producer_consumer(pool: &BufferPool, n: usize, in_flight: usize, cpus: Option
     let p = pool.clone();
     let producer = thread::spawn(move || {
         if let Some((c, _)) = cpus {
-            assert!(pin_to_cpu(c));
+            assert!(common::pin_to_cpu(c));
         }
         for i in 0..n {
             if i >= in_flight {
@@ -96,7 +68,7 @@ fn producer_and_consumer_reuse_buffers() {
 
 #[test]
 fn steals_are_counted_across_cpus() {
-    let cpus = allowed_cpus();
+    let cpus = common::allowed_cpus();
     if cpus.len() < 2 {
         eprintln!("steals_are_counted_across_cpus: needs 2 CPUs, have {cpus:?}; checking shard traffic only");
     }
