@@ -109,7 +109,9 @@ pub(crate) fn pin(ptr: NonNull<u8>, cap: usize) -> bool {
     }
 }
 
-fn unpin(ptr: NonNull<u8>, cap: usize) {
+/// munlocks a block that [`pin`] locked (before freeing it, or when it leaves
+/// the pool as a `Vec`).
+pub(crate) fn unpin(ptr: NonNull<u8>, cap: usize) {
     #[cfg(unix)]
     // SAFETY: the range is one live allocation we own that was mlocked by `pin`.
     // Pinned blocks are page-aligned with page-multiple capacity, so no other

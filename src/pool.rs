@@ -321,12 +321,7 @@ impl PoolInner {
     /// Forgets that `mem` is pinned (it leaves the pool as a `Vec`).
     pub(crate) fn unpin_for_detach(&self, mem: &mut Mem) {
         if mem.pinned() {
-            // SAFETY: ... see `alloc::free`: the range was mlocked by us.
-            #[cfg(unix)]
-            // SAFETY: `mem` is a live block this pool mlocked.
-            unsafe {
-                libc::munlock(mem.ptr.as_ptr().cast(), mem.cap);
-            }
+            alloc::unpin(mem.ptr, mem.cap);
             // Relaxed: statistics.
             self.pinned_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
             mem.set_unpinned();
