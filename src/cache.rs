@@ -12,36 +12,37 @@
 //! count to zero frees the block. See `docs/DESIGN.md` for the picture.
 
 use crate::alloc::{Mem, NOT_POOLED};
-use crate::buffer::PooledBuffer;
 use crate::builder::Zeroing;
 use crate::class::Fit;
 use crate::error::AllocError;
 use crate::pool::PoolInner;
 use crate::stats::Counters;
-use crate::sync::{global_epoch, thread_local, Arc, AtomicUsize, Ordering, OwnerCell};
-use std::cell::{Cell, UnsafeCell};
+use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell};
 use std::ptr::NonNull;
-use std::time::Instant;
 
 /// Flag added to `Block::remote` when the owner merges its count.
 const MERGED: usize = 1 << (usize::BITS - 2);
-/// Pool operations between two looks at the clock (for the idle clock).
-const CLOCK_EVERY: u32 = 256;
 
 /// One thread's cache for one pool. Shared with other threads only through
 /// `pool` (read-only), `owner` (immutable), `remote` and `counters`.
 pub(crate) struct Block {
     pub(crate) pool: Arc<PoolInner>,
-    /// Id of the owning thread (`ThreadCaches::id`); ids are never reused, and
+    /// Id of the owning thread (`thread::Hot::id`); ids are never reused, and
     /// 0 (no thread) marks an orphan block.
     owner: u64,
     /// Biased refcount, shared half: foreign drops subtract 1; the owner's
     /// merge adds `out + MERGED`. Wrapping arithmetic throughout.
     remote: AtomicUsize,
+    /// `Zeroing::OnGet` and `Zeroing::OnReturn`, copied from the pool's
+    /// config: the fast paths leave both to the slow paths.
+    zero_on_get: bool,
+    scrub: bool,
     /// Statistics, written by the owner only.
     pub(crate) counters: Counters,
     /// Owner-only state. Invariant: only the thread whose id is `owner`
-    /// touches it, and only while its `ThreadCaches::busy` flag is set.
+    /// touches it: inside a cache operation (`thread::enter`), or on the
+    /// call-free fast path, which runs only while no such operation is running on
+    /// this thread (see `thread`).
     local: OwnerCell<Local>,
 }
 
@@ -93,6 +94,8 @@ impl Block {
         };
         Block {
             pool: pool.clone(),
+            zero_on_get: pool.config.zeroing() == Zeroing::OnGet,
+            scrub: pool.config.zeroing() == Zeroing::OnReturn,
             owner,
             remote: AtomicUsize::new(remote),
             counters: Counters::default(),
@@ -108,6 +111,21 @@ impl Block {
                 slots,
             }),
         }
+    }
+}
+
+impl Block {
+    /// A new block owned by the thread with id `owner` (never 0), leaked: its
+    /// biased refcount frees it.
+    pub(crate) fn create(pool: &Arc<PoolInner>, owner: u64) -> NonNull<Block> {
+        debug_assert_ne!(owner, 0);
+        NonNull::from(Box::leak(Box::new(Block::new(pool, owner, 0))))
+    }
+
+    /// An orphan block for one buffer served without a thread cache: merged
+    /// from birth with one reference, the buffer's, so its drop frees it.
+    pub(crate) fn create_orphan(pool: &Arc<PoolInner>) -> NonNull<Block> {
+        NonNull::from(Box::leak(Box::new(Block::new(pool, 0, MERGED + 1))))
     }
 }
 
@@ -160,7 +178,7 @@ impl Block {
 /// # Safety
 /// `home` must be a live block and the caller must own one of its references
 /// (a buffer it issued), which this call consumes.
-unsafe fn remote_release(home: NonNull<Block>) {
+pub(crate) unsafe fn remote_release(home: NonNull<Block>) {
     // SAFETY: the caller owns a reference, so the block is live.
     let b = unsafe { home.as_ref() };
     // AcqRel, as `Arc::drop`: Release orders everything this thread did with
@@ -173,160 +191,6 @@ unsafe fn remote_release(home: NonNull<Block>) {
         // thread can reach the block any more. It was created by `Box::leak`.
         drop(unsafe { Box::from_raw(home.as_ptr()) });
     }
-}
-
-/// Per-thread state: the list of this thread's blocks.
-pub(crate) struct ThreadCaches {
-    id: Cell<u64>,
-    /// Re-entrancy guard: set while this thread is inside a cache operation.
-    busy: Cell<bool>,
-    /// Only touched while `busy` is set.
-    entries: UnsafeCell<Vec<Entry>>,
-    seen_epoch: Cell<u64>,
-    countdown: Cell<u32>,
-}
-
-struct Entry {
-    pool: *const PoolInner,
-    block: NonNull<Block>,
-}
-
-impl ThreadCaches {
-    const fn new() -> Self {
-        Self {
-            id: Cell::new(0),
-            busy: Cell::new(false),
-            entries: UnsafeCell::new(Vec::new()),
-            seen_epoch: Cell::new(0),
-            countdown: Cell::new(CLOCK_EVERY),
-        }
-    }
-
-    fn id(&self) -> u64 {
-        let id = self.id.get();
-        if id != 0 {
-            return id;
-        }
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        // Relaxed: ids only need to be unique; nothing is published with them.
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.id.set(id);
-        id
-    }
-
-    /// Runs `f` with exclusive access to this thread's entries, or returns
-    /// `None` if this thread is already inside a cache operation.
-    #[inline(always)]
-    fn enter<R>(&self, f: impl FnOnce(&Self, &mut Vec<Entry>) -> R) -> Option<R> {
-        if self.busy.replace(true) {
-            return None;
-        }
-        // SAFETY: `busy` was false and is now true, so no other borrow of
-        // `entries` exists on this thread, and no other thread ever reads it.
-        let r = f(self, unsafe { &mut *self.entries.get() });
-        self.busy.set(false);
-        Some(r)
-    }
-
-    /// The cheap check every operation makes: one `Relaxed` load of the
-    /// global epoch and a countdown to the next look at the clock.
-    /// Gets also count down to the next look at the clock; returns do not.
-    #[inline(always)]
-    fn housekeeping(&self, entries: &mut Vec<Entry>, is_get: bool) {
-        // Relaxed: the epoch is only a hint that some pool changed state; the
-        // state itself (`closed`, `trim_epoch`, `generation`) is read with
-        // Acquire in `housekeeping_slow`, pairing with its Release stores.
-        let e = global_epoch().load(Ordering::Relaxed);
-        let cd = self.countdown.get();
-        let clock = is_get && cd == 0;
-        if e != self.seen_epoch.get() || clock {
-            self.housekeeping_slow(entries, e, clock);
-        } else if is_get {
-            self.countdown.set(cd - 1);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn housekeeping_slow(&self, entries: &mut Vec<Entry>, epoch: u64, clock: bool) {
-        self.seen_epoch.set(epoch);
-        self.countdown.set(CLOCK_EVERY);
-        let now = if clock { Some(Instant::now()) } else { None };
-        let mut i = 0;
-        while i < entries.len() {
-            let block = entries[i].block;
-            // SAFETY: blocks in `entries` are live (retirement removes them).
-            let b = unsafe { block.as_ref() };
-            if let Some(now) = now {
-                b.pool.maybe_tick(now);
-            }
-            if b.pool.is_closed() {
-                entries.swap_remove(i);
-                // SAFETY: `block` is this thread's unretired block, just removed
-                // from `entries`; `b` is not used again.
-                unsafe { retire(block) };
-                continue;
-            }
-            // SAFETY: owner-only state of this thread's block, under `busy`.
-            let local = unsafe { b.local.get_mut() };
-            let t = b.pool.trim_epoch();
-            if t != local.seen_trim {
-                local.seen_trim = t;
-                flush(b, local, Flush::Free);
-            }
-            let g = b.pool.generation();
-            if g != local.seen_gen {
-                decay(b, local, g);
-            }
-            i += 1;
-        }
-    }
-
-    /// This thread's block for `pool`, created on first use.
-    #[inline(always)]
-    fn block_for(&self, entries: &mut Vec<Entry>, pool: &Arc<PoolInner>) -> NonNull<Block> {
-        let key = Arc::as_ptr(pool);
-        for e in entries.iter() {
-            if e.pool == key {
-                return e.block;
-            }
-        }
-        self.new_block(entries, pool)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn new_block(&self, entries: &mut Vec<Entry>, pool: &Arc<PoolInner>) -> NonNull<Block> {
-        let block = NonNull::from(Box::leak(Box::new(Block::new(pool, self.id(), 0))));
-        pool.register(block);
-        entries.push(Entry { pool: Arc::as_ptr(pool), block });
-        if pool.is_closed() {
-            // Make the next operation retire it.
-            self.seen_epoch.set(0);
-        }
-        block
-    }
-}
-
-impl Drop for ThreadCaches {
-    fn drop(&mut self) {
-        // Thread exit: hand every cached buffer back to its pool's shards (or
-        // free it if they are full) and merge each block's count.
-        self.busy.set(true);
-        for e in std::mem::take(self.entries.get_mut()) {
-            // SAFETY: this thread's live, unretired block.
-            unsafe { retire(e.block) };
-        }
-    }
-}
-
-#[cfg(not(loom))]
-thread_local! {
-    static THREAD: ThreadCaches = const { ThreadCaches::new() };
-}
-#[cfg(loom)]
-thread_local! {
-    static THREAD: ThreadCaches = ThreadCaches::new();
 }
 
 enum Flush {
@@ -399,7 +263,7 @@ fn decay(b: &Block, local: &mut Local, gen: u64) {
 /// # Safety
 /// `block` must be the calling thread's live, unretired block, already removed
 /// from its `entries`, and the thread must be inside `enter` (or exiting).
-unsafe fn retire(block: NonNull<Block>) {
+pub(crate) unsafe fn retire(block: NonNull<Block>) {
     // SAFETY: live, per the contract.
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, and the caller is the owner.
@@ -420,58 +284,196 @@ unsafe fn retire(block: NonNull<Block>) {
     }
 }
 
-/// Serves a request: this thread's cache first, then the shards, then fresh.
-#[inline]
-pub(crate) fn acquire(pool: &Arc<PoolInner>, len: usize, zero: bool) -> Result<PooledBuffer, AllocError> {
-    let got = THREAD.try_with(|tc| tc.enter(|tc, entries| acquire_in(tc, entries, pool, len)));
-    let (mem, home, recycled) = match got {
-        Ok(Some(r)) => r?,
-        _ => acquire_orphan(pool, pool.classes.fit(len))?,
-    };
-    if recycled && (zero || pool.config.zeroing() == Zeroing::OnGet) {
-        // SAFETY: `mem` is a live block of `mem.cap >= len` bytes we own.
-        unsafe { mem.ptr.as_ptr().write_bytes(0, len) };
+/// A trim or clock tick of `b`'s pool since this thread last looked: flush or
+/// decay. Called by the owner thread, inside a cache operation.
+pub(crate) fn housekeep(b: &Block) {
+    // SAFETY: owner-only state of this thread's block, inside a cache operation.
+    let local = unsafe { b.local.get_mut() };
+    let t = b.pool.trim_epoch();
+    if t != local.seen_trim {
+        local.seen_trim = t;
+        flush(b, local, Flush::Free);
     }
-    debug_assert!(mem.cap >= len);
-    // SAFETY: `mem` is ours, fully initialised (fresh blocks are zeroed and
-    // recycled ones were initialised before), and `home` holds a reference
-    // counted for this buffer.
-    Ok(unsafe { PooledBuffer::from_parts(mem, len, Some(home)) })
+    let g = b.pool.generation();
+    if g != local.seen_gen {
+        decay(b, local, g);
+    }
 }
 
-#[inline(always)]
-fn acquire_in(
-    tc: &ThreadCaches,
-    entries: &mut Vec<Entry>,
-    pool: &Arc<PoolInner>,
-    len: usize,
-) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
-    tc.housekeeping(entries, true);
-    let block = tc.block_for(entries, pool);
-    // SAFETY: this thread's live block.
-    let b = unsafe { block.as_ref() };
-    // SAFETY: owner-only state, under `busy`.
-    let local = unsafe { b.local.get_mut() };
-    let fit = if len == local.last_len {
-        local.last_fit
-    } else {
+impl Local {
+    /// The fit of `len`, through the one-entry last-size cache.
+    #[inline(always)]
+    fn fit(&mut self, pool: &PoolInner, len: usize) -> Fit {
+        if len == self.last_len {
+            return self.last_fit;
+        }
         let fit = pool.classes.fit(len);
-        local.last_len = len;
-        local.last_fit = fit;
+        self.last_len = len;
+        self.last_fit = fit;
         fit
+    }
+}
+
+/// The get fast path: pops this thread's most recently returned buffer of the
+/// class `len` fits. Makes no call; `None` (nothing taken, also for a pool
+/// that zeroes on get) sends the caller to the slow path.
+///
+/// # Safety
+/// `block` is the calling thread's live, unretired block for `pool`, and no
+/// other access to its private state is live (no cache operation is running
+/// on this thread).
+#[inline(always)]
+pub(crate) unsafe fn take(block: NonNull<Block>, pool: &PoolInner, len: usize) -> Option<Mem> {
+    // SAFETY: live, per the contract.
+    let b = unsafe { block.as_ref() };
+    if b.zero_on_get {
+        return None;
+    }
+    // SAFETY: owner-only state, exclusive per the contract.
+    let local = unsafe { b.local.get_mut() };
+    let Fit::Class(c) = local.fit(pool, len) else { return None };
+    debug_assert!(c < local.slots.len());
+    // SAFETY: `c` is a class of `pool`, and an unretired block has one slot per
+    // class.
+    let slot = unsafe { local.slots.get_unchecked_mut(c) };
+    let n = slot.stack.len().checked_sub(1)?;
+    // SAFETY: `n < len`: the entry is initialised, and after `set_len` it is
+    // ours (moved out).
+    let mem = unsafe {
+        let e = slot.stack.as_ptr().add(n);
+        slot.stack.set_len(n);
+        // One 8-byte load per word, as `give_back` stored them: LLVM would
+        // otherwise fetch `cap` and `tag` with one 16-byte load, which the CPU
+        // cannot store-forward from the two stores of the last return (a stall
+        // of ~8 ns per get + drop, measured).
+        Mem {
+            ptr: std::ptr::addr_of!((*e).ptr).read_volatile(),
+            cap: std::ptr::addr_of!((*e).cap).read_volatile(),
+            tag: std::ptr::addr_of!((*e).tag).read_volatile(),
+        }
     };
+    local.out += 1;
+    b.sub_cached(mem.cap);
+    Counters::bump(&b.counters.cache_hits, 1);
+    Some(mem)
+}
+
+/// The get slow path on this thread's block: cache, shards, then fresh.
+///
+/// # Safety
+/// As [`take`], with the thread inside a cache operation (`enter`).
+pub(crate) unsafe fn acquire_from(block: NonNull<Block>, len: usize) -> Result<(Mem, bool), AllocError> {
+    // SAFETY: live, per the contract.
+    let b = unsafe { block.as_ref() };
+    // SAFETY: owner-only state, exclusive per the contract.
+    let local = unsafe { b.local.get_mut() };
+    let fit = local.fit(&b.pool, len);
     if let Fit::Class(c) = fit {
-        debug_assert!(c < local.slots.len());
         let slot = &mut local.slots[c];
         if let Some(mem) = slot.stack.pop() {
             local.out += 1;
             b.sub_cached(mem.cap);
             Counters::bump(&b.counters.cache_hits, 1);
-            return Ok((mem, block, true));
+            return Ok((mem, true));
         }
         slot.missed = true;
     }
-    acquire_slow(b, local, fit).map(|(m, r)| (m, block, r))
+    acquire_slow(b, local, fit)
+}
+
+/// The return fast path: a buffer comes home to the thread that issued it and
+/// fits in its slot and lease. Makes no call; `false` (nothing done) sends the
+/// caller to the slow path.
+///
+/// # Safety
+/// `home` issued the buffer owning this memory and is live; `id` is the calling
+/// thread's id (or 0); no cache operation is running on this thread. On `true`
+/// the buffer's reference to `home` is consumed.
+#[inline(always)]
+pub(crate) unsafe fn give_back(
+    home: NonNull<Block>,
+    id: u64,
+    ptr: NonNull<u8>,
+    cap: usize,
+    tag: u64,
+    how: Return,
+) -> bool {
+    // SAFETY: the buffer's reference keeps `home` live.
+    let b = unsafe { home.as_ref() };
+    if b.owner != id || (how == Return::Recycle && b.scrub) {
+        return false;
+    }
+    // SAFETY: this thread owns `home` (ids are unique; an orphan's owner 0 is
+    // retired, checked next), and no other access is live per the contract.
+    let local = unsafe { b.local.get_mut() };
+    let class = tag as u32;
+    if local.retired || class == NOT_POOLED {
+        return false;
+    }
+    let c = class as usize;
+    debug_assert!(c < local.slots.len());
+    // SAFETY: a pooled buffer's class is one of its pool's classes, and an
+    // unretired block has one slot per class.
+    let slot = unsafe { local.slots.get_unchecked_mut(c) };
+    let n = slot.stack.len();
+    if n >= slot.depth || b.cached() + cap > local.lease {
+        return false;
+    }
+    slot.last_gen = local.seen_gen;
+    b.add_cached(cap);
+    debug_assert!(n < slot.stack.capacity());
+    // SAFETY: `n < depth <= capacity`: a slot's depth is 0 until `file_slow`
+    // reserves `tls_cache_size` entries, and never exceeds that.
+    unsafe {
+        slot.stack.as_mut_ptr().add(n).write(Mem { ptr, cap, tag });
+        slot.stack.set_len(n + 1);
+    }
+    local.out -= 1;
+    Counters::bump(&b.counters.returns, 1);
+    true
+}
+
+/// The return slow path for a buffer whose home is this thread's own,
+/// unretired block; `false` if it is not (foreign or retired home).
+///
+/// # Safety
+/// As [`give_back`], with the thread inside a cache operation (`enter`).
+pub(crate) unsafe fn return_owned(
+    home: NonNull<Block>,
+    id: u64,
+    ptr: NonNull<u8>,
+    cap: usize,
+    tag: u64,
+    how: Return,
+) -> bool {
+    // SAFETY: the buffer's reference keeps `home` live.
+    let b = unsafe { home.as_ref() };
+    // `id` is never 0 once this thread has a block, so an orphan block (owner
+    // 0, born retired) always takes the foreign path.
+    if b.owner != id {
+        return false;
+    }
+    // SAFETY: this thread owns `home`, and is inside `enter`.
+    let local = unsafe { b.local.get_mut() };
+    if local.retired {
+        return false;
+    }
+    local.out -= 1;
+    file(b, local, ptr, cap, tag, how);
+    true
+}
+
+/// Files a buffer from a foreign home in this thread's block `mine`.
+///
+/// # Safety
+/// `mine` is the calling thread's live, unretired block, and the thread is
+/// inside a cache operation (`enter`).
+pub(crate) unsafe fn file_in(mine: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+    // SAFETY: live, per the contract.
+    let m = unsafe { mine.as_ref() };
+    // SAFETY: owner-only state of our own block.
+    let local = unsafe { m.local.get_mut() };
+    file(m, local, ptr, cap, tag, how);
 }
 
 #[cold]
@@ -507,40 +509,6 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
     Ok((mem, recycled))
 }
 
-/// A get on a thread with no usable cache (inside a TLS destructor, or
-/// re-entered): served from the shards or fresh, homed to an orphan block that
-/// the buffer's drop frees.
-#[cold]
-#[inline(never)]
-fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
-    let mut t = crate::stats::Totals::default();
-    let (mem, recycled) = match fit {
-        Fit::Class(c) => match pool.take(c) {
-            Some((mem, stolen)) => {
-                if stolen {
-                    t.steals = 1;
-                } else {
-                    t.shard_hits = 1;
-                }
-                (mem, true)
-            }
-            None => {
-                t.fresh_allocations = 1;
-                (pool.alloc_pooled(c)?, false)
-            }
-        },
-        Fit::Exact(cap) => {
-            t.unpooled = 1;
-            (pool.alloc_exact(cap)?, false)
-        }
-    };
-    t.held_bytes = mem.cap as u64;
-    pool.shared.add_shared(&t);
-    // Merged from birth with one reference: the buffer's.
-    let home = NonNull::from(Box::leak(Box::new(Block::new(pool, 0, MERGED + 1))));
-    Ok((mem, home, recycled))
-}
-
 /// What happens to a buffer's memory when it comes home.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Return {
@@ -552,91 +520,6 @@ pub(crate) enum Return {
     Unwritten,
     /// The caller keeps the memory (`into_vec`, freeze): only bookkeeping.
     Detach,
-}
-
-/// A buffer issued by `home` comes back (dropped or detached).
-///
-/// # Safety
-/// `home` must be the block that issued the buffer owning `mem`, and the
-/// buffer's reference to it is consumed. With `Return::Detach` the caller keeps
-/// `mem`, which must already be unpinned.
-#[inline]
-pub(crate) unsafe fn release(home: NonNull<Block>, mem: Mem, how: Return) {
-    // The block travels as its three words (all `Copy`) rather than as an
-    // `Option<Mem>` the closure `take()`s: that kept `Mem` in a stack slot,
-    // written word by word and copied into the cache with 16-byte loads the
-    // CPU cannot store-forward (a stall on every drop).
-    let Mem { ptr, cap, tag } = mem;
-    let done = THREAD.try_with(move |tc| {
-        tc.enter(move |tc, entries| {
-            // SAFETY: forwarded contract.
-            unsafe { release_in(tc, entries, home, ptr, cap, tag, how) }
-        })
-    });
-    if !matches!(done, Ok(Some(()))) {
-        // The closure did not run: the memory is still ours to return.
-        // SAFETY: forwarded contract.
-        unsafe { release_orphan(home, Mem { ptr, cap, tag }, how) };
-    }
-}
-
-/// # Safety
-/// As [`release`], with `tc` entered.
-#[inline(always)]
-unsafe fn release_in(
-    tc: &ThreadCaches,
-    entries: &mut Vec<Entry>,
-    home: NonNull<Block>,
-    ptr: NonNull<u8>,
-    cap: usize,
-    tag: u64,
-    how: Return,
-) {
-    tc.housekeeping(entries, false);
-    // SAFETY: the buffer's reference keeps `home` live.
-    let b = unsafe { home.as_ref() };
-    // `id()` is never 0, so an orphan block (owner 0) always takes the foreign path.
-    if b.owner == tc.id() {
-        // SAFETY: this thread owns `home`, and is inside `enter`.
-        let local = unsafe { b.local.get_mut() };
-        if !local.retired {
-            local.out -= 1;
-            file(b, local, ptr, cap, tag, how);
-            return;
-        }
-    }
-    // SAFETY: forwarded contract.
-    unsafe { release_foreign(tc, entries, home, Mem { ptr, cap, tag }, how) }
-}
-
-/// Foreign (or retired) home: file the buffer in this thread's own block,
-/// then drop the reference to the home block. Out of line, so that the fast
-/// path keeps the block in registers.
-///
-/// # Safety
-/// As [`release`], with `tc` entered.
-#[cold]
-#[inline(never)]
-unsafe fn release_foreign(tc: &ThreadCaches, entries: &mut Vec<Entry>, home: NonNull<Block>, mem: Mem, how: Return) {
-    // SAFETY: the buffer's reference keeps `home` live.
-    let b = unsafe { home.as_ref() };
-    let pool = &b.pool;
-    if pool.is_closed() {
-        let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
-        pool.shared.add_shared(&t);
-        if how != Return::Detach {
-            pool.free(mem);
-        }
-    } else {
-        let mine = tc.block_for(entries, pool);
-        // SAFETY: this thread's live block (just found or created).
-        let m = unsafe { mine.as_ref() };
-        // SAFETY: owner-only state of our own block.
-        let local = unsafe { m.local.get_mut() };
-        file(m, local, mem.ptr, mem.cap, mem.tag, how);
-    }
-    // SAFETY: consumes the buffer's reference; `b` and `pool` are dead now.
-    unsafe { remote_release(home) };
 }
 
 /// Files a returned buffer in this thread's block `b`: cache, shard or free.
@@ -659,7 +542,7 @@ fn file(b: &Block, local: &mut Local, ptr: NonNull<u8>, cap: usize, tag: u64, ho
     }
     let c = class as usize;
     debug_assert_eq!(pool.classes.file(cap), Some(c));
-    if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
+    if how == Return::Recycle && b.scrub {
         // SAFETY: we own all `cap` bytes of `mem`.
         unsafe { ptr.as_ptr().write_bytes(0, cap) };
     }
@@ -755,62 +638,6 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, ptr: NonNull<u8>, cap: usiz
     slot.last_gen = local.seen_gen;
     b.add_cached(mem.cap);
     slot.stack.push(mem);
-}
-
-/// A return that cannot use this thread's cache (TLS gone or re-entered).
-///
-/// # Safety
-/// As [`release`].
-#[cold]
-#[inline(never)]
-unsafe fn release_orphan(home: NonNull<Block>, mem: Mem, how: Return) {
-    // SAFETY: the buffer's reference keeps `home` live.
-    let pool = unsafe { &home.as_ref().pool };
-    let t = crate::stats::Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() };
-    pool.shared.add_shared(&t);
-    if how != Return::Detach {
-        match (mem.class() != NOT_POOLED).then_some(mem.class() as usize) {
-            Some(c) => {
-                if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
-                    // SAFETY: we own all `cap` bytes of `mem`.
-                    unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
-                }
-                if let Err(mem) = pool.put(c, mem, false) {
-                    pool.shared.add_shared(&crate::stats::Totals { discards: 1, ..Default::default() });
-                    pool.free(mem);
-                }
-            }
-            None => pool.free(mem),
-        }
-    }
-    // A foreign-style decrement is valid for any block, merged or not.
-    // SAFETY: consumes the buffer's reference; `pool` is dead after this.
-    unsafe { remote_release(home) };
-}
-
-/// Runs this thread's housekeeping now (after `trim` or `close` on this thread).
-pub(crate) fn housekeeping_now() {
-    let _ = THREAD.try_with(|tc| {
-        tc.enter(|tc, entries| {
-            // Relaxed: see `housekeeping`.
-            let e = global_epoch().load(Ordering::Relaxed);
-            tc.housekeeping_slow(entries, e, false);
-        })
-    });
-}
-
-/// Counts a right-sizing copy (async layer) on this thread's block.
-pub(crate) fn count_right_sized(pool: &Arc<PoolInner>) {
-    let done = THREAD.try_with(|tc| {
-        tc.enter(|tc, entries| {
-            let block = tc.block_for(entries, pool);
-            // SAFETY: this thread's live block.
-            Counters::bump(unsafe { &block.as_ref().counters.right_sized }, 1);
-        })
-    });
-    if !matches!(done, Ok(Some(()))) {
-        pool.shared.add_shared(&crate::stats::Totals { right_sized: 1, ..Default::default() });
-    }
 }
 
 /// The pool a home block belongs to.

@@ -72,6 +72,7 @@ mod pool;
 mod shard;
 mod stats;
 mod sync;
+mod thread;
 #[cfg(all(feature = "uring", target_os = "linux"))]
 pub mod uring;
 

@@ -5,12 +5,13 @@
 use crate::alloc::{self, Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
 use crate::builder::{Builder, Config, EvictionPolicy};
-use crate::cache::{self, Block};
+use crate::cache::Block;
 use crate::class::Classes;
 use crate::error::AllocError;
 use crate::shard::{Budget, Shard};
 use crate::stats::{Counters, Stats, Totals};
 use crate::sync::{current_cpu, global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::thread;
 use crossbeam_utils::CachePadded;
 use std::fmt;
 use std::ptr::NonNull;
@@ -40,7 +41,7 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         self.inner.close();
-        cache::housekeeping_now();
+        thread::housekeeping_now();
     }
 }
 
@@ -93,7 +94,17 @@ impl BufferPool {
     /// ```
     #[inline]
     pub fn get(&self, size: usize) -> PooledBuffer {
-        match cache::acquire(self.inner(), size, false) {
+        // The fast path builds the buffer in the return slot; everything
+        // else is one call away.
+        if let Some(b) = thread::take_fast(self.inner(), size) {
+            return b;
+        }
+        self.get_slow(size)
+    }
+
+    #[inline(never)]
+    fn get_slow(&self, size: usize) -> PooledBuffer {
+        match thread::acquire_slow(self.inner(), size, false) {
             Ok(b) => b,
             Err(e) => panic!("{e}"),
         }
@@ -110,7 +121,7 @@ impl BufferPool {
     /// ```
     #[inline]
     pub fn try_get(&self, size: usize) -> Result<PooledBuffer, AllocError> {
-        cache::acquire(self.inner(), size, false)
+        thread::acquire(self.inner(), size, false)
     }
 
     /// A buffer with `len() == size` whose visible bytes are all zero.
@@ -124,7 +135,7 @@ impl BufferPool {
     /// ```
     #[inline]
     pub fn get_zeroed(&self, size: usize) -> PooledBuffer {
-        match cache::acquire(self.inner(), size, true) {
+        match thread::acquire(self.inner(), size, true) {
             Ok(b) => b,
             Err(e) => panic!("{e}"),
         }
@@ -165,7 +176,7 @@ impl BufferPool {
     /// ```
     pub fn trim(&self) {
         self.inner().trim();
-        cache::housekeeping_now();
+        thread::housekeeping_now();
     }
 
     /// Advances the idle clock by one tick now, as the automatic clock does
@@ -175,7 +186,7 @@ impl BufferPool {
     /// your own timer for tighter control; no background thread is needed.
     pub fn release_idle(&self) {
         self.inner().tick();
-        cache::housekeeping_now();
+        thread::housekeeping_now();
     }
 
     /// The pool's effective settings.

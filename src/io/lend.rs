@@ -82,7 +82,7 @@ fn move_into_class(pool: &BufferPool, buf: PooledBuffer, want: usize) -> PooledB
     let n = buf.len();
     small[..n].copy_from_slice(&buf);
     small.truncate(n);
-    crate::cache::count_right_sized(pool.inner());
+    crate::thread::count_right_sized(pool.inner());
     small
 }
 
