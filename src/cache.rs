@@ -58,18 +58,46 @@ struct Local {
     out: isize,
     /// Budget bytes reserved by this cache; `cached() <= lease <= tls_cache_bytes`.
     lease: usize,
-    /// The last request size and its fit: a thread asking for the same size
-    /// again skips the class arithmetic.
-    last_len: usize,
-    last_fit: Fit,
     /// Set once the block is merged; the owner then treats it as foreign.
     retired: bool,
     seen_trim: u64,
     seen_gen: u64,
-    slots: Box<[Slot]>,
+    slots: Slots,
 }
 
-struct Slot {
+/// A block's slots, one per class. Owned through a raw pointer rather than a
+/// `Box`, because the fast paths keep a pointer to the array in the thread's
+/// `HOT` entry while the slow paths borrow it through `Local` (never at the
+/// same time): a `Box` would assert uniqueness on every move of `Local`.
+struct Slots {
+    ptr: NonNull<Slot>,
+    len: usize,
+}
+
+impl Slots {
+    fn new(v: Vec<Slot>) -> Self {
+        let b = v.into_boxed_slice();
+        let len = b.len();
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(b).cast::<Slot>()) };
+        Self { ptr, len }
+    }
+
+    fn as_mut(&mut self) -> &mut [Slot] {
+        // SAFETY: `ptr` and `len` come from a boxed slice this value owns, and
+        // `&mut self` excludes other borrows through `Local`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // SAFETY: the boxed slice `new` leaked, freed once.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) });
+    }
+}
+
+pub(crate) struct Slot {
     /// LIFO stack of idle buffers; the top is the most recently returned.
     stack: Vec<Mem>,
     /// Current depth limit: 0 until first used, then adapting between
@@ -87,11 +115,11 @@ impl Block {
         // Depth 0 until a slot's first push reserves its stack (in `file_slow`),
         // so the fast-path push never allocates.
         let depth = 0;
-        let slots = if owner == 0 {
-            Box::default()
+        let slots = Slots::new(if owner == 0 {
+            Vec::new()
         } else {
             (0..pool.classes.len()).map(|_| Slot { stack: Vec::new(), depth, last_gen: gen, missed: false }).collect()
-        };
+        });
         Block {
             pool: pool.clone(),
             zero_on_get: pool.config.zeroing() == Zeroing::OnGet,
@@ -102,9 +130,6 @@ impl Block {
             local: OwnerCell::new(Local {
                 out: 0,
                 lease: 0,
-                // A true pair (a sentinel could alias a real request).
-                last_len: 0,
-                last_fit: pool.classes.fit(0),
                 retired: owner == 0,
                 seen_trim: pool.trim_epoch(),
                 seen_gen: gen,
@@ -204,7 +229,7 @@ enum Flush {
 fn flush(b: &Block, local: &mut Local, how: Flush) {
     let pool = &b.pool;
     let how = if pool.is_closed() { Flush::Free } else { how };
-    for (c, slot) in local.slots.iter_mut().enumerate() {
+    for (c, slot) in local.slots.as_mut().iter_mut().enumerate() {
         for mem in slot.stack.drain(..) {
             b.sub_cached(mem.cap);
             b.held_out(mem.cap);
@@ -236,7 +261,7 @@ fn flush(b: &Block, local: &mut Local, how: Flush) {
 fn decay(b: &Block, local: &mut Local, gen: u64) {
     let pool = &b.pool;
     let min_depth = pool.config.tls_cache_size().min(2);
-    for slot in local.slots.iter_mut() {
+    for slot in local.slots.as_mut().iter_mut() {
         if slot.last_gen + 1 < gen {
             for mem in slot.stack.drain(..) {
                 b.sub_cached(mem.cap);
@@ -269,7 +294,7 @@ pub(crate) unsafe fn retire(block: NonNull<Block>) {
     // SAFETY: owner-only state, and the caller is the owner.
     let local = unsafe { b.local.get_mut() };
     flush(b, local, Flush::ToShards);
-    local.slots = Box::default();
+    local.slots = Slots::new(Vec::new());
     b.pool.unregister(block);
     local.retired = true;
     let out = local.out as usize;
@@ -300,42 +325,39 @@ pub(crate) fn housekeep(b: &Block) {
     }
 }
 
-impl Local {
-    /// The fit of `len`, through the one-entry last-size cache.
-    #[inline(always)]
-    fn fit(&mut self, pool: &PoolInner, len: usize) -> Fit {
-        if len == self.last_len {
-            return self.last_fit;
-        }
-        let fit = pool.classes.fit(len);
-        self.last_len = len;
-        self.last_fit = fit;
-        fit
+/// What the fast paths need of a block, cached in the thread's `HOT` entry.
+pub(crate) struct FastView {
+    /// The slot array (one slot per class).
+    pub(crate) slots: NonNull<Slot>,
+    /// `Zeroing::OnGet`: gets go to the slow path.
+    pub(crate) zero_on_get: bool,
+    /// `Zeroing::OnReturn`: returns go to the slow path.
+    pub(crate) scrub: bool,
+}
+
+impl Block {
+    /// # Safety
+    /// The caller is the block's owner thread, inside a cache operation, and
+    /// the block is unretired.
+    pub(crate) unsafe fn fast_view(&self) -> FastView {
+        // SAFETY: owner-only state, per the contract.
+        let local = unsafe { self.local.get_mut() };
+        debug_assert!(!local.retired);
+        FastView { slots: local.slots.ptr, zero_on_get: self.zero_on_get, scrub: self.scrub }
     }
 }
 
-/// The get fast path: pops this thread's most recently returned buffer of the
-/// class `len` fits. Makes no call; `None` (nothing taken, also for a pool
-/// that zeroes on get) sends the caller to the slow path.
+/// The get fast path: pops the most recently returned buffer of `slot`. Makes
+/// no call; `None` (the slot is empty) sends the caller to the slow path.
 ///
 /// # Safety
-/// `block` is the calling thread's live, unretired block for `pool`, and no
-/// other access to its private state is live (no cache operation is running
-/// on this thread).
+/// `block` is the calling thread's live, unretired block, `slot` one of its
+/// slots (from its [`FastView`]), and no other access to its private state is
+/// live (no cache operation is running on this thread).
 #[inline(always)]
-pub(crate) unsafe fn take(block: NonNull<Block>, pool: &PoolInner, len: usize) -> Option<Mem> {
-    // SAFETY: live, per the contract.
-    let b = unsafe { block.as_ref() };
-    if b.zero_on_get {
-        return None;
-    }
-    // SAFETY: owner-only state, exclusive per the contract.
-    let local = unsafe { b.local.get_mut() };
-    let Fit::Class(c) = local.fit(pool, len) else { return None };
-    debug_assert!(c < local.slots.len());
-    // SAFETY: `c` is a class of `pool`, and an unretired block has one slot per
-    // class.
-    let slot = unsafe { local.slots.get_unchecked_mut(c) };
+pub(crate) unsafe fn take(block: NonNull<Block>, slot: NonNull<Slot>) -> Option<Mem> {
+    // SAFETY: a slot of a live block, exclusive per the contract.
+    let slot = unsafe { &mut *slot.as_ptr() };
     let n = slot.stack.len().checked_sub(1)?;
     // SAFETY: `n < len`: the entry is initialised, and after `set_len` it is
     // ours (moved out).
@@ -352,6 +374,11 @@ pub(crate) unsafe fn take(block: NonNull<Block>, pool: &PoolInner, len: usize) -
             tag: std::ptr::addr_of!((*e).tag).read_volatile(),
         }
     };
+    // SAFETY: live, per the contract.
+    let b = unsafe { block.as_ref() };
+    // SAFETY: owner-only state, exclusive per the contract (the slot borrow
+    // above has ended).
+    let local = unsafe { b.local.get_mut() };
     local.out += 1;
     b.sub_cached(mem.cap);
     Counters::bump(&b.counters.cache_hits, 1);
@@ -367,9 +394,9 @@ pub(crate) unsafe fn acquire_from(block: NonNull<Block>, len: usize) -> Result<(
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, exclusive per the contract.
     let local = unsafe { b.local.get_mut() };
-    let fit = local.fit(&b.pool, len);
+    let fit = b.pool.classes.fit(len);
     if let Fit::Class(c) = fit {
-        let slot = &mut local.slots[c];
+        let slot = &mut local.slots.as_mut()[c];
         if let Some(mem) = slot.stack.pop() {
             local.out += 1;
             b.sub_cached(mem.cap);
@@ -386,35 +413,25 @@ pub(crate) unsafe fn acquire_from(block: NonNull<Block>, len: usize) -> Result<(
 /// caller to the slow path.
 ///
 /// # Safety
-/// `home` issued the buffer owning this memory and is live; `id` is the calling
-/// thread's id (or 0); no cache operation is running on this thread. On `true`
-/// the buffer's reference to `home` is consumed.
+/// `home` is the calling thread's live, unretired block and issued the buffer
+/// owning this memory, whose class `slot` is (from `home`'s [`FastView`]); no
+/// cache operation is running on this thread. On `true` the buffer's
+/// reference to `home` is consumed.
 #[inline(always)]
 pub(crate) unsafe fn give_back(
     home: NonNull<Block>,
-    id: u64,
+    slot: NonNull<Slot>,
     ptr: NonNull<u8>,
     cap: usize,
     tag: u64,
-    how: Return,
 ) -> bool {
-    // SAFETY: the buffer's reference keeps `home` live.
+    // SAFETY: live, per the contract.
     let b = unsafe { home.as_ref() };
-    if b.owner != id || (how == Return::Recycle && b.scrub) {
-        return false;
-    }
-    // SAFETY: this thread owns `home` (ids are unique; an orphan's owner 0 is
-    // retired, checked next), and no other access is live per the contract.
+    // SAFETY: owner-only state, exclusive per the contract.
     let local = unsafe { b.local.get_mut() };
-    let class = tag as u32;
-    if local.retired || class == NOT_POOLED {
-        return false;
-    }
-    let c = class as usize;
-    debug_assert!(c < local.slots.len());
-    // SAFETY: a pooled buffer's class is one of its pool's classes, and an
-    // unretired block has one slot per class.
-    let slot = unsafe { local.slots.get_unchecked_mut(c) };
+    // SAFETY: a slot of `home`, exclusive per the contract; it is not part of
+    // `Local`'s own memory (the array is behind a raw pointer).
+    let slot = unsafe { &mut *slot.as_ptr() };
     let n = slot.stack.len();
     if n >= slot.depth || b.cached() + cap > local.lease {
         return false;
@@ -546,8 +563,8 @@ fn file(b: &Block, local: &mut Local, ptr: NonNull<u8>, cap: usize, tag: u64, ho
         // SAFETY: we own all `cap` bytes of `mem`.
         unsafe { ptr.as_ptr().write_bytes(0, cap) };
     }
-    debug_assert!(c < local.slots.len());
-    let slot = &mut local.slots[c];
+    debug_assert!(c < local.slots.len);
+    let slot = &mut local.slots.as_mut()[c];
     if slot.stack.len() < slot.depth && b.cached() + cap <= local.lease {
         // A slot counts as used when something is returned to it: a slot
         // that is only ever popped empties itself anyway.
@@ -582,7 +599,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, ptr: NonNull<u8>, cap: usiz
         return;
     }
     let max_depth = pool.config.tls_cache_size();
-    let slot = &mut local.slots[c];
+    let slot = &mut local.slots.as_mut()[c];
     if slot.stack.capacity() == 0 {
         slot.stack.reserve_exact(max_depth);
         slot.depth = slot.depth.max(max_depth.min(2));
@@ -634,7 +651,7 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, ptr: NonNull<u8>, cap: usiz
         }
         local.lease += granted;
     }
-    let slot = &mut local.slots[c];
+    let slot = &mut local.slots.as_mut()[c];
     slot.last_gen = local.seen_gen;
     b.add_cached(mem.cap);
     slot.stack.push(mem);

@@ -22,7 +22,7 @@
 use crate::alloc::{Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
 use crate::builder::Zeroing;
-use crate::cache::{self, remote_release, retire, Block, Return};
+use crate::cache::{self, remote_release, retire, Block, Return, Slot};
 use crate::class::Fit;
 use crate::error::AllocError;
 use crate::pool::PoolInner;
@@ -51,13 +51,13 @@ pub(crate) struct Hot {
     state: Cell<u8>,
     /// This thread's id, 0 until its first block is created; ids are never
     /// reused, and an orphan block's owner is 0, which never matches a block
-    /// this check lets through (orphans are born retired).
+    /// the slow path lets through (orphans are born retired).
     id: Cell<u64>,
     seen_epoch: Cell<u64>,
     countdown: Cell<u32>,
-    /// Mirror of the first `FAST_POOLS` entries of `ThreadCaches::entries`;
-    /// unused ones are null.
-    fast: [Cell<Entry>; FAST_POOLS],
+    /// The first `FAST_POOLS` entries of `ThreadCaches::entries`, with what
+    /// the fast paths need of each block; unused ones have a null pool.
+    fast: [FastEntry; FAST_POOLS],
 }
 
 /// One of this thread's blocks, and the pool it caches for.
@@ -67,7 +67,62 @@ pub(crate) struct Entry {
     block: *mut Block,
 }
 
-const EMPTY: Entry = Entry { pool: std::ptr::null(), block: std::ptr::null_mut() };
+/// A block as the fast paths see it: everything they need on the way to a
+/// slot is here, one thread-local load away, rather than behind the block.
+pub(crate) struct FastEntry {
+    pool: Cell<*const PoolInner>,
+    block: Cell<*mut Block>,
+    /// The block's slot array.
+    slots: Cell<*mut Slot>,
+    /// The last request size and its class (`NO_CLASS` if not pooled, or if
+    /// the pool zeroes on get): asking for the same size again skips the
+    /// class arithmetic. A true pair from the start (`0` is never pooled).
+    last_len: Cell<usize>,
+    last_class: Cell<usize>,
+    zero_on_get: Cell<bool>,
+    /// Returns to this block take the slow path (`Zeroing::OnReturn`).
+    scrub: Cell<bool>,
+}
+
+const NO_CLASS: usize = usize::MAX;
+
+impl FastEntry {
+    const fn empty() -> Self {
+        Self {
+            pool: Cell::new(std::ptr::null()),
+            block: Cell::new(std::ptr::null_mut()),
+            slots: Cell::new(std::ptr::null_mut()),
+            last_len: Cell::new(0),
+            last_class: Cell::new(NO_CLASS),
+            zero_on_get: Cell::new(true),
+            scrub: Cell::new(true),
+        }
+    }
+
+    fn set(&self, e: Option<&Entry>) {
+        let Some(e) = e else {
+            self.pool.set(std::ptr::null());
+            self.block.set(std::ptr::null_mut());
+            self.slots.set(std::ptr::null_mut());
+            self.last_len.set(0);
+            self.last_class.set(NO_CLASS);
+            return;
+        };
+        if self.block.get() == e.block {
+            return;
+        }
+        // SAFETY: entries hold this thread's live, unretired blocks, and the
+        // caller is inside a cache operation (or the thread is exiting).
+        let v = unsafe { (*e.block).fast_view() };
+        self.pool.set(e.pool);
+        self.block.set(e.block);
+        self.slots.set(v.slots.as_ptr());
+        self.last_len.set(0);
+        self.last_class.set(NO_CLASS);
+        self.zero_on_get.set(v.zero_on_get);
+        self.scrub.set(v.scrub);
+    }
+}
 
 impl Hot {
     const fn new() -> Self {
@@ -76,7 +131,7 @@ impl Hot {
             id: Cell::new(0),
             seen_epoch: Cell::new(0),
             countdown: Cell::new(CLOCK_EVERY),
-            fast: [const { Cell::new(EMPTY) }; FAST_POOLS],
+            fast: [const { FastEntry::empty() }; FAST_POOLS],
         }
     }
 
@@ -102,21 +157,22 @@ impl Hot {
         self.state.get() == IDLE && global_epoch().load(Ordering::Relaxed) == self.seen_epoch.get()
     }
 
-    /// This thread's block for `pool`, if the fast path knows it.
+    /// The fast entry for `pool`, if there is one.
     #[inline(always)]
-    fn find(&self, pool: *const PoolInner) -> Option<NonNull<Block>> {
-        for e in &self.fast {
-            let e = e.get();
-            if e.pool == pool {
-                return NonNull::new(e.block);
-            }
-        }
-        None
+    fn find_pool(&self, pool: *const PoolInner) -> Option<&FastEntry> {
+        self.fast.iter().find(|e| e.pool.get() == pool)
+    }
+
+    /// The fast entry whose block is `block`, if there is one: then `block`
+    /// is this thread's own, unretired block.
+    #[inline(always)]
+    fn find_block(&self, block: *mut Block) -> Option<&FastEntry> {
+        self.fast.iter().find(|e| e.block.get() == block)
     }
 
     fn sync_fast(&self, entries: &[Entry]) {
-        for (i, slot) in self.fast.iter().enumerate() {
-            slot.set(entries.get(i).copied().unwrap_or(EMPTY));
+        for (i, f) in self.fast.iter().enumerate() {
+            f.set(entries.get(i));
         }
     }
 }
@@ -274,13 +330,34 @@ pub(crate) fn take_fast(pool: &Arc<PoolInner>, len: usize) -> Option<PooledBuffe
         return None;
     }
     h.countdown.set(cd - 1);
-    let block = h.find(Arc::as_ptr(pool))?;
-    // SAFETY: a block in `HOT` is this thread's live, unretired block, and
-    // the state is IDLE, so no other access to its private state is live.
-    let mem = unsafe { cache::take(block, pool, len) }?;
-    // SAFETY: `mem` is ours and fully initialised (recycled; the block does
-    // not serve `Zeroing::OnGet` pools here), and `block` counted a reference
-    // for this buffer.
+    let e = h.find_pool(Arc::as_ptr(pool))?;
+    let c = if len == e.last_len.get() {
+        e.last_class.get()
+    } else {
+        if e.zero_on_get.get() {
+            return None;
+        }
+        let c = match pool.classes.fit(len) {
+            Fit::Class(c) => c,
+            Fit::Exact(_) => NO_CLASS,
+        };
+        e.last_len.set(len);
+        e.last_class.set(c);
+        c
+    };
+    if c == NO_CLASS {
+        return None;
+    }
+    debug_assert!(c < pool.classes.len());
+    // SAFETY: `c` is a class of `pool`, and the block has one slot per class.
+    let slot = unsafe { NonNull::new_unchecked(e.slots.get().add(c)) };
+    // SAFETY: a fast entry's block is non-null.
+    let block = unsafe { NonNull::new_unchecked(e.block.get()) };
+    // SAFETY: a block in `HOT` is this thread's live, unretired block, and the
+    // state is IDLE, so no other access to its private state is live.
+    let mem = unsafe { cache::take(block, slot) }?;
+    // SAFETY: `mem` is ours and fully initialised (recycled; pools that zero
+    // on get never get here), and `block` counted a reference for this buffer.
     Some(unsafe { PooledBuffer::from_parts(mem, len, Some(block)) })
 }
 
@@ -359,20 +436,36 @@ pub(crate) unsafe fn release(home: NonNull<Block>, mem: Mem, how: Return) {
     // `Mem` whose address escapes: that kept it in a stack slot, written word
     // by word and copied with 16-byte loads the CPU cannot store-forward.
     let Mem { ptr, cap, tag } = mem;
-    if how != Return::Detach {
-        if let Some(h) = hot() {
-            // SAFETY: `HOT` lives as long as this thread; the reference does
-            // not outlive this call.
-            let h = unsafe { h.as_ref() };
-            // SAFETY: forwarded contract; the state is IDLE, and `give_back`
-            // touches the block's private state only if this thread owns it.
-            if h.may_run() && unsafe { cache::give_back(home, h.id.get(), ptr, cap, tag, how) } {
-                return;
-            }
-        }
+    if how != Return::Detach && give_back_fast(home, ptr, cap, tag) {
+        return;
     }
     // SAFETY: forwarded contract.
     unsafe { release_cold(home, ptr, cap, tag, how) }
+}
+
+/// The return fast path: `home` is this thread's own block, known to `HOT`.
+/// Makes no call; `false` (nothing done) for the slow path.
+#[inline(always)]
+fn give_back_fast(home: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag: u64) -> bool {
+    let Some(h) = hot() else { return false };
+    // SAFETY: `HOT` lives as long as this thread; the reference does not
+    // outlive this call.
+    let h = unsafe { h.as_ref() };
+    if !h.may_run() {
+        return false;
+    }
+    let Some(e) = h.find_block(home.as_ptr()) else { return false };
+    let class = tag as u32;
+    if e.scrub.get() || class == NOT_POOLED {
+        return false;
+    }
+    // SAFETY: a pooled buffer's class is one of its pool's classes, and the
+    // block has one slot per class.
+    let slot = unsafe { NonNull::new_unchecked(e.slots.get().add(class as usize)) };
+    // SAFETY: `home` is in `HOT`, so it is this thread's live, unretired
+    // block; the buffer it issued hands its reference over on success; the
+    // state is IDLE.
+    unsafe { cache::give_back(home, slot, ptr, cap, tag) }
 }
 
 /// # Safety
