@@ -57,6 +57,9 @@ struct Local {
     /// the owner took back through the fast path.
     out: isize,
     /// Budget bytes reserved by this cache; `cached() <= lease <= tls_cache_bytes`.
+    /// Buffers taken from the shards keep their reservation here while out,
+    /// so the lease may exceed what is cached until the idle clock's next
+    /// tick (or a trim, or thread exit) gives the difference back.
     lease: usize,
     /// Set once the block is merged; the owner then treats it as foreign.
     retired: bool,
@@ -497,16 +500,21 @@ pub(crate) unsafe fn file_in(mine: NonNull<Block>, ptr: NonNull<u8>, cap: usize,
 #[inline(never)]
 fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), AllocError> {
     let pool = &b.pool;
-    // A miss: give back lease that the (partly empty) cache is not using.
-    let cached = b.cached();
-    if local.lease > cached {
-        pool.budget.release(local.lease - cached);
-        local.lease = cached;
-    }
     let (mem, recycled) = match fit {
         Fit::Class(c) => match pool.take(c) {
             Some((mem, stolen)) => {
                 Counters::bump(if stolen { &b.counters.steals } else { &b.counters.shard_hits }, 1);
+                // The buffer's reservation passes from the shard to this
+                // cache's lease, so its return needs no new one: a burst's
+                // round trip through the shards costs no budget atomics. The
+                // lease stays within `tls_cache_bytes`, what a full cache may
+                // hold anyway (and the idle clock gives back what no cached
+                // buffer uses); past that, the reservation goes back.
+                if mem.cap <= pool.config.tls_cache_bytes().saturating_sub(local.lease) {
+                    local.lease += mem.cap;
+                } else {
+                    pool.budget.release(mem.cap);
+                }
                 (mem, true)
             }
             None => {

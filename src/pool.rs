@@ -359,14 +359,15 @@ impl PoolInner {
     }
 
     /// Takes an idle buffer of `class`: home shard (by current CPU) first, then
-    /// the others. Returns whether it was stolen.
+    /// the others. Returns whether it was stolen. The buffer's budget
+    /// reservation passes to the caller, who keeps it (in a lease) or
+    /// releases it.
     pub(crate) fn take(&self, class: usize) -> Option<(Mem, bool)> {
         self.mark_used(class);
         let home = current_cpu() & self.mask;
         for i in 0..self.shards.len() {
             let s = (home + i) & self.mask;
             if let Some(mem) = self.shards[s].pop(class) {
-                self.budget.release(mem.cap);
                 // Relaxed: statistics.
                 self.shard_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
                 return Some((mem, i != 0));

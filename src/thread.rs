@@ -402,6 +402,7 @@ fn acquire_orphan(pool: &Arc<PoolInner>, fit: Fit) -> Result<(Mem, NonNull<Block
     let (mem, recycled) = match fit {
         Fit::Class(c) => match pool.take(c) {
             Some((mem, stolen)) => {
+                pool.budget.release(mem.cap);
                 if stolen {
                     t.steals = 1;
                 } else {
