@@ -501,9 +501,9 @@ pub(crate) unsafe fn file_in(mine: NonNull<Block>, ptr: NonNull<u8>, cap: usize,
 fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), AllocError> {
     let pool = &b.pool;
     let (mem, recycled) = match fit {
-        Fit::Class(c) => match pool.take(c) {
-            Some((mem, stolen)) => {
-                Counters::bump(if stolen { &b.counters.steals } else { &b.counters.shard_hits }, 1);
+        Fit::Class(c) => match pool.take_from(c) {
+            Some((mem, home)) => {
+                Counters::bump(if home.is_none() { &b.counters.steals } else { &b.counters.shard_hits }, 1);
                 // The buffer's reservation passes from the shard to this
                 // cache's lease, so its return needs no new one: a burst's
                 // round trip through the shards costs no budget atomics. The
@@ -514,6 +514,9 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
                     local.lease += mem.cap;
                 } else {
                     pool.budget.release(mem.cap);
+                }
+                if let Some(shard) = home {
+                    refill(b, local, c, shard);
                 }
                 (mem, true)
             }
@@ -532,6 +535,38 @@ fn acquire_slow(b: &Block, local: &mut Local, fit: Fit) -> Result<(Mem, bool), A
     local.out += 1;
     b.held_in(mem.cap);
     Ok((mem, recycled))
+}
+
+/// After a miss served by the home shard: moves up to half the slot's depth
+/// more buffers of the class from that shard into the slot, so the next gets
+/// are fast-path hits (the mirror of a spill, which moves the older half the
+/// other way). Their reservations move from the shard into the lease, within
+/// `tls_cache_bytes`.
+fn refill(b: &Block, local: &mut Local, c: usize, shard: usize) {
+    let pool = &b.pool;
+    let max_bytes = pool.config.tls_cache_bytes();
+    let Local { lease, seen_gen, slots, .. } = local;
+    let slot = &mut slots.as_mut()[c];
+    // A slot not yet used has no stack (depth 0): nothing to fill.
+    let room = slot.depth.saturating_sub(slot.stack.len());
+    let n = (slot.depth / 2).min(room);
+    if n == 0 {
+        return;
+    }
+    slot.last_gen = *seen_gen;
+    pool.refill(c, shard, n, |mem| {
+        // The buffer's reservation moves with it, from the shard's share of
+        // the budget into the lease.
+        if mem.cap > max_bytes.saturating_sub(*lease) {
+            return Err(mem);
+        }
+        *lease += mem.cap;
+        b.held_in(mem.cap);
+        b.add_cached(mem.cap);
+        debug_assert!(slot.stack.len() < slot.stack.capacity());
+        slot.stack.push(mem);
+        Ok(())
+    });
 }
 
 /// What happens to a buffer's memory when it comes home.
@@ -621,15 +656,16 @@ fn file_slow(b: &Block, local: &mut Local, c: usize, ptr: NonNull<u8>, cap: usiz
         if slot.stack.len() >= slot.depth {
             // Spill the older half to the shards; the lease moves with them.
             let n = (slot.stack.len() / 2).max(1);
-            for old in slot.stack.drain(..n) {
+            let lease = &mut local.lease;
+            let spilled = slot.stack.drain(..n).inspect(|old| {
                 b.sub_cached(old.cap);
                 b.held_out(old.cap);
-                local.lease -= old.cap;
-                if let Err(old) = pool.put(c, old, true) {
-                    Counters::bump(&b.counters.discards, 1);
-                    pool.free(old);
-                }
-            }
+                *lease -= old.cap;
+            });
+            pool.spill(c, spilled, |old| {
+                Counters::bump(&b.counters.discards, 1);
+                pool.free(old);
+            });
         }
     }
     if b.cached() + mem.cap > local.lease {

@@ -363,6 +363,12 @@ impl PoolInner {
     /// reservation passes to the caller, who keeps it (in a lease) or
     /// releases it.
     pub(crate) fn take(&self, class: usize) -> Option<(Mem, bool)> {
+        self.take_from(class).map(|(mem, shard)| (mem, shard.is_some()))
+    }
+
+    /// As [`take`](Self::take); also returns the home shard's index when
+    /// the buffer came from it (`None` when stolen), for a refill.
+    pub(crate) fn take_from(&self, class: usize) -> Option<(Mem, Option<usize>)> {
         self.mark_used(class);
         let home = current_cpu() & self.mask;
         for i in 0..self.shards.len() {
@@ -370,10 +376,35 @@ impl PoolInner {
             if let Some(mem) = self.shards[s].pop(class) {
                 // Relaxed: statistics.
                 self.shard_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
-                return Some((mem, i != 0));
+                return Some((mem, (i == 0).then_some(s)));
             }
         }
         None
+    }
+
+    /// Pops up to `n` more buffers of `class` from shard `shard` into `sink`
+    /// (a thread cache refilling after a miss), which takes over their budget
+    /// reservations. Stops early when the shard runs dry or `sink` returns
+    /// the buffer (no room); that one goes back to the shard, or is freed.
+    pub(crate) fn refill(&self, class: usize, shard: usize, n: usize, mut sink: impl FnMut(Mem) -> Result<(), Mem>) {
+        for _ in 0..n {
+            let Some(mem) = self.shards[shard].pop(class) else { break };
+            // Relaxed: statistics. Before `sink` counts the buffer as cached,
+            // so `pooled_bytes` never counts it twice (and never exceeds the
+            // cap, which tests check live).
+            self.shard_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
+            if let Err(mem) = sink(mem) {
+                let cap = mem.cap;
+                if let Err(mem) = self.shards[shard].push(class, mem) {
+                    self.budget.release(mem.cap);
+                    self.free(mem);
+                } else {
+                    // Relaxed: statistics.
+                    self.shard_bytes.fetch_add(cap, Ordering::Relaxed);
+                }
+                break;
+            }
+        }
     }
 
     /// Offers `mem` to the home shard. `reserved` says whether the caller
@@ -406,6 +437,41 @@ impl PoolInner {
             self.drain_shards(false);
         }
         Ok(())
+    }
+
+    /// Spills a thread cache's older buffers of `class` to the home shard, in
+    /// one go: one CPU lookup, one `shard_bytes` update and one close check
+    /// for the whole batch. Their budget is reserved already (the cache's
+    /// lease moves with them). What the shard cannot take goes to `reject`
+    /// (to be freed), its budget given back.
+    pub(crate) fn spill(&self, class: usize, mems: impl Iterator<Item = Mem>, mut reject: impl FnMut(Mem)) {
+        if self.is_closed() {
+            for mem in mems {
+                self.budget.release(mem.cap);
+                reject(mem);
+            }
+            return;
+        }
+        self.mark_used(class);
+        let shard = &self.shards[current_cpu() & self.mask];
+        let mut bytes = 0;
+        for mem in mems {
+            let cap = mem.cap;
+            match shard.push(class, mem) {
+                Ok(()) => bytes += cap,
+                Err(mem) => {
+                    self.budget.release(cap);
+                    reject(mem);
+                }
+            }
+        }
+        // Relaxed: statistics. After the pushes, so `pooled_bytes` may lag
+        // (never count a buffer twice).
+        self.shard_bytes.fetch_add(bytes, Ordering::Relaxed);
+        // SeqCst: as in `put`.
+        if self.closed.load(Ordering::SeqCst) {
+            self.drain_shards(false);
+        }
     }
 
     /// `Clock`: makes room for `bytes` more by freeing idle shard buffers of
