@@ -108,9 +108,6 @@ impl FastEntry {
             self.last_class.set(NO_CLASS);
             return;
         };
-        if self.block.get() == e.block {
-            return;
-        }
         // SAFETY: entries hold this thread's live, unretired blocks, and the
         // caller is inside a cache operation (or the thread is exiting).
         let v = unsafe { (*e.block).fast_view() };
@@ -170,6 +167,10 @@ impl Hot {
         self.fast.iter().find(|e| e.block.get() == block)
     }
 
+    /// Rebuilds the fast entries from `entries`. Called after every change to
+    /// them (a block created or retired), inside the slow path, so no fast
+    /// path ever sees a retired block; every field is rewritten, so a new
+    /// block at a freed one's address cannot inherit stale state.
     fn sync_fast(&self, entries: &[Entry]) {
         for (i, f) in self.fast.iter().enumerate() {
             f.set(entries.get(i));
