@@ -3,11 +3,14 @@
 //! Workload: 4 KiB random reads at queue depth 32 on a 64 MiB file in page
 //! cache; then sequential 1 MiB reads; then registered vs plain buffers on a
 //! pinned pool (page cache and O_DIRECT). Every method runs `ROUNDS` times,
-//! interleaved, for `BENCH_SECS` each (default 0.5 s); the table gives the
+//! interleaved, for `BENCH_SECS` each (defaults 9 and 0.5 s); the table gives the
 //! median ops/s and the median ops per CPU-second (user + system time of the
 //! whole process, from getrusage, so completion and worker threads count).
 //!
-//! `cargo bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`).
+//! `cargo bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`;
+//! `BENCH_SHARDS` overrides the io_uring ring's shard count, `BENCH_WORKERS`
+//! tokio's worker threads (2); `BENCH_ONLY=ring|
+//! tokio|pread|pread2` runs one method once, for profiling).
 
 use bufpool::uring::{Backend, Ring};
 use bufpool::BufferPool;
@@ -190,6 +193,16 @@ fn pread_loop(file: &File, bs: usize, size: u64, deadline: Instant, seq: bool) -
     n
 }
 
+/// The blocking loop on `threads` threads sharing one `File`: what the same
+/// reads cost when two CPUs run them at once (a multi-threaded runtime's
+/// workers do).
+fn pread_threads(file: &File, threads: usize, deadline: Instant) -> u64 {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (1..threads).map(|_| s.spawn(|| pread_loop(file, BS, FILE_SIZE, deadline, false))).collect();
+        pread_loop(file, BS, FILE_SIZE, deadline, false) + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    })
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -250,7 +263,7 @@ fn main() {
         return;
     }
     let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0.5);
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(9);
     let dir = std::env::var_os("BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/uring-bench"));
@@ -258,10 +271,15 @@ fn main() {
     let path = dir.join("64m");
     let file = Arc::new(make_file(&path, FILE_SIZE));
     let pool = BufferPool::new();
-    let uring = Ring::new(&pool, 256).unwrap();
+    let mut b = Ring::builder(&pool).entries(256);
+    if let Some(n) = std::env::var("BENCH_SHARDS").ok().and_then(|s| s.parse().ok()) {
+        b = b.shards(n);
+    }
+    let uring = b.build().unwrap();
     let threads = Ring::builder(&pool).entries(256).force_fallback(true).build().unwrap();
-    println!("backend: {:?}; {} rounds of {secs} s", uring.backend(), rounds);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!("backend: {:?}, {} shards; {} rounds of {secs} s", uring.backend(), uring.shards(), rounds);
+    let workers = std::env::var("BENCH_WORKERS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
 
     // 1. 4 KiB random reads, QD 32, page cache.
     let names = [
@@ -271,6 +289,7 @@ fn main() {
         "tokio::fs seek+read (32 tasks)",
         "spawn_blocking(pread) (32 tasks)",
         "blocking pread loop (1 thread)",
+        "blocking pread loop (2 threads)",
     ];
     let mut rows: Vec<Row> = names.iter().map(|n| Row { name: n, samples: vec![] }).collect();
     let s0 = uring.stats();
@@ -281,6 +300,7 @@ fn main() {
         let (ops, wall, cpu) = match o.as_str() {
             "ring" => measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs),
             "pread" => measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs),
+            "pread2" => measure(|d| pread_threads(&file, 2, d), secs),
             _ => measure(|d| ring_tokio(&rt, &uring, &file, d), secs),
         };
         let _ = d;
@@ -300,6 +320,7 @@ fn main() {
         rows[3].samples.push(measure(|d| tokio_fs(&rt, &path, d), secs));
         rows[4].samples.push(measure(|d| spawn_blocking_pread(&rt, &file, d), secs));
         rows[5].samples.push(measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs));
+        rows[6].samples.push(measure(|d| pread_threads(&file, 2, d), secs));
     }
     let s1 = uring.stats();
     table("4 KiB random reads, QD 32, 64 MiB file in page cache", &rows, BS);
@@ -313,11 +334,12 @@ fn main() {
         s1.max_batch
     );
     println!(
-        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio); per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio); Ring threads / tokio::fs = {:.2}x",
+        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio); per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio); tokio vs the 2-thread pread loop = {:.0}%; Ring threads / tokio::fs = {:.2}x",
         ratio(&rows, names[0], names[3], false),
         ratio(&rows, names[1], names[3], false),
         100.0 * ratio(&rows, names[0], names[5], true),
         100.0 * ratio(&rows, names[1], names[5], true),
+        100.0 * ratio(&rows, names[1], names[6], true),
         ratio(&rows, names[2], names[3], false),
     );
 

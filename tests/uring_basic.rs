@@ -186,3 +186,58 @@ fn clones_and_bad_entries() {
     assert!(Ring::builder(&pool).entries(0).build().is_err());
     assert!(Ring::builder(&pool).entries(1 << 20).build().is_err());
 }
+
+/// A waker that counts its wake-ups.
+struct Count(std::sync::atomic::AtomicUsize);
+impl futures::task::ArcWake for Count {
+    fn wake_by_ref(arc: &std::sync::Arc<Self>) {
+        arc.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_full_shard_borrows_another_and_waiters_span_shards() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let dir = scratch("shards");
+    let pool = BufferPool::new();
+    let path = dir.join("f");
+    let file = make_file(&path, 1 << 20);
+    // Two shards of one slot each.
+    let ring = Ring::builder(&pool).entries(2).shards(2).build().unwrap();
+    if ring.backend() != Backend::IoUring {
+        return;
+    }
+    assert_eq!((ring.shards(), ring.entries()), (2, 2));
+    let count = std::sync::Arc::new(Count(0.into()));
+    let waker = futures::task::waker(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut f1 = Box::pin(ring.read_at(&file, 0, 100));
+    let mut f2 = Box::pin(ring.read_at(&file, 4096, 100));
+    let mut f3 = Box::pin(ring.read_at(&file, 8192, 100));
+    // f1 takes this thread's shard, f2 the other one, f3 waits.
+    assert!(f1.as_mut().poll(&mut cx).is_pending());
+    assert!(f2.as_mut().poll(&mut cx).is_pending());
+    assert!(f3.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(ring.stats().slot_waits, 1);
+    let before = count.0.load(std::sync::atomic::Ordering::SeqCst);
+    // f2 completes in the other shard: its slot goes to f3, which is woken.
+    let Poll::Ready(b2) = f2.as_mut().poll(&mut cx) else { panic!("page-cache read completes inline") };
+    assert_eq!(b2.unwrap()[0], pattern(4096));
+    assert!(count.0.load(std::sync::atomic::Ordering::SeqCst) > before, "f3 was not woken");
+    let b3 = futures::executor::block_on(f3).unwrap();
+    assert_eq!(b3[0], pattern(8192));
+    let b1 = futures::executor::block_on(f1).unwrap();
+    assert_eq!(b1[0], pattern(0));
+    drop((b1, b3));
+    // From several threads at once, with more readers than slots.
+    let ring = Ring::builder(&pool).entries(6).shards(3).build().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| futures::executor::block_on(many_reads(&ring, &file, scale(300), 700)));
+        }
+    });
+    assert!(ring.stats().slot_waits > 0, "{:?}", ring.stats());
+    drop(ring);
+    wait_quiescent(&pool);
+}

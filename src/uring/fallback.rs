@@ -7,9 +7,9 @@
 //! operation whose future was dropped and whose file the caller has closed.
 
 use crate::uring::error::op_error;
-use crate::uring::state::{on_result, Counters, Kick, Kind, Next, Shared, Stage, MAX_CHUNK};
-use crate::uring::{sys, Backend, Fault};
-use crate::{BufferPool, PooledBuffer};
+use crate::uring::state::{on_result, Counters, Group, Kick, Kind, Next, Shared, Stage, MAX_CHUNK};
+use crate::uring::{sys, Backend};
+use crate::PooledBuffer;
 use parking_lot::{Condvar, MutexGuard};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::task::Waker;
 
 /// Starts `threads` workers over a table of `entries` slots.
-pub(crate) fn start(pool: &BufferPool, entries: usize, threads: usize, faults: Vec<Fault>) -> io::Result<Arc<Shared>> {
+pub(crate) fn start(entries: usize, threads: usize, group: Arc<Group>) -> io::Result<Arc<Shared>> {
     let kick = Kick::Condvar(Condvar::new());
-    let shared = Arc::new(Shared::new(pool.clone(), entries, Backend::Threads, kick, None, faults));
+    let shared = Arc::new(Shared::new(entries, Backend::Threads, kick, None, group));
     for i in 0..threads.max(1) {
         let s = shared.clone();
         std::thread::Builder::new().name(format!("bufpool-io-{i}")).spawn(move || worker(&s))?;

@@ -4,7 +4,7 @@
 //! A [`Ring`] reads into and writes from [`PooledBuffer`]s. Its futures run
 //! under any executor (tokio, smol, `futures::executor::block_on`): they
 //! submit in batches and reap completions themselves, and one completion
-//! thread per ring waits for (and wakes them on) completions that arrive
+//! thread per shard waits for (and wakes them on) completions that arrive
 //! later.
 //!
 //! ```
@@ -35,12 +35,15 @@
 //!
 //! # Guarantees
 //!
-//! * **Batching.** Operations queue in a shared table; one `io_uring_enter`
-//!   submits everything queued (a future queues on its first poll and submits
-//!   on its second, so the executor's other ready futures join the batch). [`RingStats`]
-//!   counts operations against `io_uring_enter` calls.
-//! * **Backpressure.** At most `entries` operations are in flight; more wait
-//!   (in FIFO order) for a slot. They never fail or panic for lack of room.
+//! * **Batching.** Operations queue in a table per thread's shard (one io_uring
+//!   instance per CPU by default, [`RingBuilder::shards`]); one
+//!   `io_uring_enter` submits everything queued there (a future queues on its
+//!   first poll and submits on its second, so the executor's other ready
+//!   futures join the batch). [`RingStats`] counts operations against
+//!   `io_uring_enter` calls.
+//! * **Backpressure.** At most `entries` operations are in flight (the shards
+//!   split them, and a full shard borrows another's free slots); more wait (in
+//!   FIFO order) for a slot. They never fail or panic for lack of room.
 //! * **Cancellation.** Dropping a future never frees memory the kernel may
 //!   still write: the buffer lives in the operation's slot until its
 //!   completion arrives, then goes back to the pool. Once the drop returns, the
@@ -69,8 +72,9 @@
 //! submits them, on the executor's thread, so a batch costs one system call and
 //! no context switch. On a single-threaded executor (`block_on`, smol, tokio's
 //! current-thread runtime) batches are as large as the queue depth; on a
-//! multi-threaded runtime the worker threads interleave and batches are
-//! smaller. Figures: `docs/benchmarks.md`, "io_uring".
+//! multi-threaded runtime each worker thread submits its own tasks' operations
+//! to its own shard, so batches are as large as each worker's share and the
+//! workers do not contend. Figures: `docs/benchmarks.md`, "io_uring".
 
 mod error;
 mod fallback;
@@ -84,7 +88,7 @@ pub use op::{Fsync, ReadAt, WriteAt};
 
 use crate::{BufferPool, PooledBuffer};
 use op::Op;
-use state::{Counters, Kind, Shared};
+use state::{Counters, Group, Kind, Shared};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -121,6 +125,9 @@ pub enum Fault {
 
 /// Default number of entries: operations in flight at once.
 pub const DEFAULT_ENTRIES: usize = 256;
+/// Most shards (io_uring rings) a [`Ring`] gets by default, whatever the
+/// number of CPUs.
+pub const MAX_DEFAULT_SHARDS: usize = 8;
 /// Default worker threads of the thread backend.
 pub const DEFAULT_FALLBACK_THREADS: usize = 4;
 /// Default registered arena with a pinned pool: this many buffers...
@@ -145,6 +152,7 @@ pub struct RingBuilder {
     force_fallback: bool,
     threads: usize,
     fixed: Option<(usize, usize)>,
+    shards: Option<usize>,
     faults: Vec<Fault>,
 }
 
@@ -152,6 +160,30 @@ impl RingBuilder {
     /// Operations in flight at once, 1 to 32768. Default [`DEFAULT_ENTRIES`].
     pub fn entries(mut self, n: usize) -> Self {
         self.entries = n;
+        self
+    }
+
+    /// How many io_uring instances (shards) share the work. Each thread
+    /// submits through one shard, picked by the thread (so the threads of a
+    /// multi-threaded executor do not contend for one queue), and takes a
+    /// slot in another shard only when its own is full. The `entries` are
+    /// split between the shards: the ring as a whole still runs at most
+    /// `entries` operations at once. Each shard has its own completion
+    /// thread (asleep unless operations are in flight that did not complete
+    /// inline). Clamped to 1..=`entries`; the thread backend always has one.
+    /// Default: the number of CPUs, at most [`MAX_DEFAULT_SHARDS`]. One shard
+    /// is the whole ring behind one lock, which a multi-threaded executor's
+    /// workers then share (see `docs/benchmarks.md`, "io_uring").
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::builder(&pool).entries(64).shards(1).build()?;
+    /// assert_eq!(ring.shards(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
         self
     }
 
@@ -167,8 +199,8 @@ impl RingBuilder {
         self
     }
 
-    /// The registered arena: `count` buffers of `size` bytes, taken from the
-    /// pool once and registered with the kernel. Only a pool built with
+    /// The registered arena: `count` buffers of `size` bytes (split between
+    /// the shards), taken from the pool once and registered with the kernel. Only a pool built with
     /// `pinned_memory(true)` gets one (registration pins pages, and the arena
     /// must hold mlocked memory); operations of at most `size` bytes then use
     /// `READ_FIXED`/`WRITE_FIXED` through it, copying between the arena buffer
@@ -216,18 +248,47 @@ impl RingBuilder {
         } else {
             None
         };
-        let shared = if self.force_fallback {
-            fallback::start(&self.pool, self.entries, self.threads, self.faults)?
-        } else {
-            match ring::start(&self.pool, self.entries, fixed, self.faults.clone()) {
-                Ok(s) => s,
+        let group = Arc::new(Group::new(self.faults));
+        let fallback = |group: Arc<Group>| -> io::Result<Ring> {
+            let mut handle = Handle {
+                shards: Vec::with_capacity(1),
+                entries: self.entries,
+                group: group.clone(),
+                backend: Backend::Threads,
+                pool: self.pool.clone(),
+            };
+            handle.shards.push(fallback::start(self.entries, self.threads, group)?);
+            Ok(Ring { handle: Arc::new(handle) })
+        };
+        if self.force_fallback {
+            return fallback(group);
+        }
+        let n = self
+            .shards
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_DEFAULT_SHARDS))
+            .clamp(1, self.entries);
+        // Dropping a partly built handle closes the shards started so far.
+        let mut handle = Handle {
+            shards: Vec::with_capacity(n),
+            entries: self.entries,
+            group: group.clone(),
+            backend: Backend::IoUring,
+            pool: self.pool.clone(),
+        };
+        for i in 0..n {
+            // Shard `i`'s share: the first `entries % n` get one more.
+            let share = |total: usize| total / n + usize::from(i < total % n);
+            let fixed = fixed.map(|(count, size)| (share(count), size));
+            match ring::start(&self.pool, share(self.entries), fixed, group.clone()) {
+                Ok(s) => handle.shards.push(s),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EACCES)) => {
-                    fallback::start(&self.pool, self.entries, self.threads, self.faults)?
+                    drop(handle);
+                    return fallback(group);
                 }
                 Err(e) => return Err(e),
             }
-        };
-        Ok(Ring { handle: Arc::new(Handle { shared }) })
+        }
+        Ok(Ring { handle: Arc::new(handle) })
     }
 }
 
@@ -243,19 +304,52 @@ pub struct Ring {
 }
 
 struct Handle {
-    shared: Arc<Shared>,
+    /// One for the thread backend; see [`RingBuilder::shards`].
+    shards: Vec<Arc<Shared>>,
+    entries: usize,
+    group: Arc<Group>,
+    /// Copies of what every shard has, read by futures before they pick a
+    /// shard (so they do not touch another thread's shard for them).
+    backend: Backend,
+    pool: BufferPool,
+}
+
+impl Handle {
+    /// The calling thread's shard: threads are numbered in the order they
+    /// first ask, so a runtime's workers spread over the shards.
+    fn home(&self) -> usize {
+        use std::cell::Cell;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
+        }
+        match self.shards.len() {
+            1 => 0,
+            n => THREAD.with(|t| {
+                if t.get() == usize::MAX {
+                    // Relaxed: only hands out distinct numbers; publishes
+                    // nothing, pairs with nothing. (Kept below the sentinel.)
+                    t.set(NEXT.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2));
+                }
+                t.get() % n
+            }),
+        }
+    }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut st = self.shared.state.lock();
-        st.closing = true;
-        self.shared.kick_locked(&mut st);
-        let in_kernel = self.shared.backend == Backend::IoUring && !st.thread_idle;
-        drop(st);
-        if in_kernel {
-            // The completion thread may be blocked in io_uring_enter.
-            ring::wake_thread(&self.shared);
+        for shared in &self.shards {
+            let mut st = shared.state.lock();
+            st.closing = true;
+            shared.kick_locked(&mut st);
+            let in_kernel = shared.backend == Backend::IoUring && !st.thread_idle;
+            drop(st);
+            if in_kernel {
+                // The completion thread may be blocked in io_uring_enter.
+                ring::wake_thread(shared);
+            }
         }
     }
 }
@@ -265,6 +359,7 @@ impl fmt::Debug for Ring {
         f.debug_struct("Ring")
             .field("backend", &self.backend())
             .field("entries", &self.entries())
+            .field("shards", &self.shards())
             .field("registered_buffers", &self.registered_buffers())
             .finish()
     }
@@ -327,6 +422,7 @@ impl Ring {
             force_fallback: false,
             threads: DEFAULT_FALLBACK_THREADS,
             fixed: None,
+            shards: None,
             faults: Vec::new(),
         }
     }
@@ -387,37 +483,46 @@ impl Ring {
 
     /// Which backend runs the operations.
     pub fn backend(&self) -> Backend {
-        self.handle.shared.backend
+        self.handle.backend
     }
 
     /// Operations in flight at once, at most.
     pub fn entries(&self) -> usize {
-        self.handle.shared.entries
+        self.handle.entries
+    }
+
+    /// io_uring instances sharing the work (1 for the thread backend); see
+    /// [`RingBuilder::shards`].
+    pub fn shards(&self) -> usize {
+        self.handle.shards.len()
     }
 
     /// Buffers registered with the kernel (0 without a pinned pool, with the
     /// thread backend, or if the kernel refused).
     pub fn registered_buffers(&self) -> usize {
-        self.handle.shared.arena.as_ref().map_or(0, |a| a.len())
+        self.handle.shards.iter().map(|s| s.arena.as_ref().map_or(0, |a| a.len())).sum()
     }
 
     /// The pool buffers come from.
     pub fn pool(&self) -> &BufferPool {
-        &self.handle.shared.pool
+        &self.handle.pool
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters, summed over the shards (`max_batch`: the
+    /// largest).
     pub fn stats(&self) -> RingStats {
-        let c = &self.handle.shared.counters;
-        RingStats {
-            ops: Counters::get(&c.ops),
-            submit_calls: Counters::get(&c.submit_calls),
-            wait_calls: Counters::get(&c.wait_calls),
-            wakeups: Counters::get(&c.wakeups),
-            retries: Counters::get(&c.retries),
-            fixed_ops: Counters::get(&c.fixed_ops),
-            max_batch: Counters::get(&c.max_batch),
-            slot_waits: Counters::get(&c.slot_waits),
+        let mut s = RingStats::default();
+        for shard in &self.handle.shards {
+            let c = &shard.counters;
+            s.ops += Counters::get(&c.ops);
+            s.submit_calls += Counters::get(&c.submit_calls);
+            s.wait_calls += Counters::get(&c.wait_calls);
+            s.wakeups += Counters::get(&c.wakeups);
+            s.retries += Counters::get(&c.retries);
+            s.fixed_ops += Counters::get(&c.fixed_ops);
+            s.max_batch = s.max_batch.max(Counters::get(&c.max_batch));
+            s.slot_waits += Counters::get(&c.slot_waits);
         }
+        s
     }
 }

@@ -1,22 +1,23 @@
 //! The futures: [`ReadAt`], [`WriteAt`] and [`Fsync`], all thin wrappers over
 //! one state machine, `Op`.
 //!
-//! An `Op` first waits for a free slot (backpressure: at most `entries`
-//! operations are in flight, and the rest wait in FIFO order, never failing),
-//! then moves its buffer into the slot and queues it for the backend, then
-//! waits for the result. Dropping it at any point is safe:
+//! An `Op` first takes a free slot, in its thread's shard if it can, else in
+//! any shard (backpressure: at most `entries` operations are in flight, and
+//! the rest wait in FIFO order, never failing), then moves its buffer into
+//! the slot and queues it for that shard's backend, then waits for the
+//! result. Dropping it at any point is safe:
 //!
 //! * waiting for a slot: it leaves the queue and passes any wake-up it got on;
 //! * queued: the slot is marked cancelled; the backend frees it without
 //!   submitting, so the caller's descriptor is never used after the drop;
 //! * submitted: marked cancelled; the buffer stays in the slot until the
 //!   kernel (or worker) is done with it, then goes back to the pool. For
-//!   io_uring the drop first waits out any submission in progress (it locks
-//!   the ring's driver once), so by the time it returns the kernel has taken
-//!   its own reference to the file;
+//!   io_uring, a slot is only ever seen `Submitted` under the shard's lock
+//!   once the kernel has consumed its SQE (see `ring.rs`), so by the time the
+//!   drop returns the kernel has taken its own reference to the file;
 //! * done: the result and the buffer are dropped at once.
 
-use crate::uring::state::{Counters, Kick, Kind, Shared, Slot, Spec, Stage, State};
+use crate::uring::state::{Counters, Group, Kind, Shared, Slot, Spec, Stage, State};
 use crate::uring::{ring, sys, Backend, Ring};
 use crate::PooledBuffer;
 use std::future::Future;
@@ -45,6 +46,8 @@ pub(crate) struct Op<'a> {
     len: usize,
     buf: Option<PooledBuffer>,
     phase: Phase,
+    /// The shard whose slot the operation holds (`Phase::InSlot`).
+    shard: u32,
     /// The caller's file is borrowed for as long as the future lives.
     _file: PhantomData<&'a ()>,
 }
@@ -58,16 +61,38 @@ impl<'a> Op<'a> {
         len: usize,
         buf: Option<PooledBuffer>,
     ) -> Self {
-        Op { ring, kind, fd, offset, len, buf, phase: Phase::Start { ticket: None }, _file: PhantomData }
+        Op { ring, kind, fd, offset, len, buf, phase: Phase::Start { ticket: None }, shard: 0, _file: PhantomData }
     }
 
+    /// The shard of the slot held (before that: the first shard, which has
+    /// the backend and pool every shard has).
     fn shared(&self) -> &'a Shared {
-        &self.ring.handle.shared
+        &self.ring.handle.shards[self.shard as usize]
+    }
+
+    fn group(&self) -> &'a Group {
+        &self.ring.handle.group
+    }
+
+    /// Takes a free slot: in the calling thread's shard if it has one, else
+    /// in the first other shard that does. Returns the shard's index, its
+    /// locked state and the slot.
+    fn take_slot(&self) -> Option<(u32, parking_lot::MutexGuard<'a, State>, u32)> {
+        let shards = &self.ring.handle.shards;
+        let home = self.ring.handle.home();
+        (0..shards.len()).map(|i| (home + i) % shards.len()).find_map(|k| {
+            let mut st = shards[k].state.lock();
+            st.free.pop().map(|idx| (k as u32, st, idx))
+        })
+    }
+
+    /// True if any shard has a free slot.
+    fn any_free(&self) -> bool {
+        self.ring.handle.shards.iter().any(|s| !s.state.lock().free.is_empty())
     }
 
     /// Tries to take a slot and queue the operation.
     fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
-        let shared = self.shared();
         // Buffer and fd duplicate first, outside the lock (a thread-cache hit
         // for the buffer); if no slot is free they are given back at once,
         // so a waiting future holds no buffer and memory in use stays
@@ -80,39 +105,37 @@ impl<'a> Op<'a> {
                 return Poll::Ready(Err(e));
             }
         };
-        let mut st = shared.state.lock();
-        let Some(idx) = st.free.pop() else {
+        let mut ticket = ticket;
+        let mut taken = self.take_slot();
+        if taken.is_none() {
+            // Every shard is full: queue up, then look once more (a slot
+            // freed after that look finds us queued and wakes us).
+            let shared = self.shared();
             Counters::add(&shared.counters.slot_waits, u64::from(ticket.is_none()));
-            let t = match ticket {
-                Some(t) => {
-                    match st.waiters.iter_mut().find(|(id, _)| *id == t) {
-                        Some((_, w)) => w.clone_from(cx.waker()),
-                        None => st.waiters.push_back((t, cx.waker().clone())),
-                    }
-                    t
-                }
-                None => {
-                    let t = st.next_ticket;
-                    st.next_ticket += 1;
-                    st.waiters.push_back((t, cx.waker().clone()));
-                    t
-                }
-            };
-            drop(st);
+            ticket = Some(self.group().register(ticket, cx.waker()));
+            taken = self.take_slot();
+        }
+        let Some((shard, mut st, idx)) = taken else {
             // A write keeps its (caller's) buffer; a read's goes back.
             if self.kind == Kind::Write {
                 self.buf = buf;
             }
             drop(owned);
-            self.phase = Phase::Start { ticket: Some(t) };
+            self.phase = Phase::Start { ticket };
             return Poll::Pending;
         };
-        if let Some(t) = ticket {
-            st.waiters.retain(|(id, _)| *id != t);
-        }
+        self.shard = shard;
         self.enqueue(&mut st, cx, idx, owned, buf);
         drop(st);
         self.phase = Phase::InSlot(idx, false);
+        if let Some(t) = ticket {
+            // If a releaser woke us (took us off the queue) for a slot we did
+            // not take, pass the wake-up on while free slots remain.
+            if !self.group().leave(t) && self.any_free() {
+                self.group().wake_next();
+            }
+        }
+        let shared = self.shared();
         if shared.backend == Backend::IoUring {
             // Drive on the next poll, after the executor has polled its other
             // ready futures: they queue their operations meanwhile, and one
@@ -122,15 +145,12 @@ impl<'a> Op<'a> {
         Poll::Pending
     }
 
-    /// Leaves the wait queue (on an error before taking a slot).
+    /// Leaves the wait queue without taking a slot (an error, or a drop). A
+    /// wake-up we got and will not use is passed on.
     fn forget_ticket(&self, ticket: Option<u64>) {
         if let Some(t) = ticket {
-            let mut st = self.shared().state.lock();
-            st.waiters.retain(|(id, _)| *id != t);
-            let next = if st.free.is_empty() { None } else { st.waiters.pop_front() };
-            drop(st);
-            if let Some((_, w)) = next {
-                w.wake();
+            if !self.group().leave(t) {
+                self.group().wake_next();
             }
         }
     }
@@ -138,14 +158,14 @@ impl<'a> Op<'a> {
     /// The read buffer, and the thread backend's duplicate of the fd (made
     /// now, while the caller's borrow keeps the file open).
     fn prepare(&mut self) -> io::Result<(Option<OwnedFd>, Option<PooledBuffer>)> {
-        let owned = match self.shared().backend {
+        let owned = match self.ring.handle.backend {
             Backend::Threads => Some(sys::dup(self.fd)?),
             Backend::IoUring => None,
         };
         let buf = match self.kind {
-            Kind::Read => {
-                Some(self.shared().pool.try_get(self.len).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?)
-            }
+            Kind::Read => Some(
+                self.ring.handle.pool.try_get(self.len).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?,
+            ),
             Kind::Write | Kind::Fsync => self.buf.take(),
         };
         Ok((owned, buf))
@@ -219,9 +239,7 @@ impl<'a> Op<'a> {
             return Poll::Pending;
         }
         if st.slots[idx as usize].stage != Stage::Done && shared.backend == Backend::IoUring {
-            drop(st);
-            ring::drive(shared);
-            st = shared.state.lock();
+            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
         }
         let slot = &mut st.slots[idx as usize];
         if slot.stage != Stage::Done {
@@ -229,6 +247,9 @@ impl<'a> Op<'a> {
                 Some(w) => w.clone_from(cx.waker()),
                 None => slot.waker = Some(cx.waker().clone()),
             }
+            drop(st);
+            wake.into_iter().for_each(Waker::wake);
+            drop(trash);
             return Poll::Pending;
         }
         let res = slot.result.take().expect("a done slot holds its result");
@@ -264,21 +285,9 @@ impl Drop for Op<'_> {
         let shared = self.shared();
         let mut trash = Vec::new();
         let mut wake = Vec::new();
-        let mut wait_submission = false;
-        let mut cancelled_queued = false;
         match self.phase {
             Phase::Finished | Phase::Start { ticket: None } => return,
-            Phase::Start { ticket: Some(t) } => {
-                let mut st = shared.state.lock();
-                st.waiters.retain(|(id, _)| *id != t);
-                // We may have been woken for a slot we will never take: pass
-                // the wake-up on.
-                if !st.free.is_empty() {
-                    if let Some((_, w)) = st.waiters.pop_front() {
-                        wake.push(w);
-                    }
-                }
-            }
+            Phase::Start { ticket } => return self.forget_ticket(ticket),
             Phase::InSlot(idx, _) => {
                 let mut st = shared.state.lock();
                 debug_assert!((idx as usize) < st.slots.len());
@@ -286,26 +295,19 @@ impl Drop for Op<'_> {
                 match slot.stage {
                     Stage::Queued => {
                         slot.cancelled = true;
-                        cancelled_queued = shared.backend == Backend::IoUring;
+                        if shared.backend == Backend::IoUring {
+                            // Nobody may drive again soon: free the slot now
+                            // (and submit whatever else is queued).
+                            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+                        }
                     }
-                    Stage::Submitted => {
-                        slot.cancelled = true;
-                        wait_submission = shared.backend == Backend::IoUring;
-                    }
+                    // A submission holds this lock from taking the SQE off
+                    // the queue until the kernel has consumed it, so the
+                    // kernel already holds its own reference to the file.
+                    Stage::Submitted => slot.cancelled = true,
                     Stage::Done => st.release(idx, &mut trash, &mut wake),
                     Stage::Free => debug_assert!(false, "an op's slot is never free while it holds it"),
                 }
-            }
-        }
-        if let Kick::Uring(u) = &shared.kick {
-            if wait_submission {
-                // A driver holds this lock from taking our SQE until the
-                // kernel has consumed it; once we get it, the kernel holds its
-                // own reference to the file.
-                drop(u.driver.lock());
-            } else if cancelled_queued {
-                // Nobody may drive again soon: free the slot now.
-                ring::drive(shared);
             }
         }
         wake.into_iter().for_each(Waker::wake);

@@ -1,42 +1,57 @@
 //! The io_uring backend: the futures drive the ring themselves, and a
 //! completion thread waits only for completions that arrive later.
 //!
+//! # Shards
+//!
+//! A `Ring` is a few shards, each one io_uring instance with its own slot
+//! table, queue, lock and completion thread (`RingBuilder::shards`; by
+//! default one per CPU). A future takes its slot in its thread's shard (the
+//! threads are numbered in the order they first use a ring), or in another
+//! one only when that is full; when every shard is full, futures wait for a
+//! slot in one queue for the whole ring (`state::Group`). So the workers of a
+//! multi-threaded executor each queue, submit and reap on their own shard,
+//! without moving its lock and slots between CPUs, and one worker's batch
+//! never waits on futures parked in another worker's run queue.
+//!
 //! # Driving
 //!
-//! Whoever holds `Uring::driver` drives: it takes every queued slot under the
-//! state lock, builds their SQEs, hands them all to the kernel with one
+//! Everything about a shard's ring (its SQ, its CQ, the right to submit) is
+//! guarded by the shard's one state lock. Whoever drives holds it: it takes
+//! every queued slot, builds their SQEs, hands them all to the kernel with one
 //! `io_uring_enter`, then drains the CQ, finishing (or requeueing, for
-//! `EINTR`, `EAGAIN` and short writes) each slot. Wakers run after the locks
-//! are released.
+//! `EINTR`, `EAGAIN` and short writes) each slot, and goes round again while
+//! anything is requeued. Wakers run after the lock is released. A slot
+//! becomes `Submitted` only under the lock, and the lock is released only once
+//! the kernel has consumed every SQE, so whoever sees a slot `Submitted` knows
+//! the kernel holds its own reference to the file: a dropped future returns at
+//! once, and its caller may close the file.
 //!
 //! A future queues its operation on its first poll and wakes itself; it drives
-//! on its second poll. In between, the executor polls its other ready futures,
-//! which queue theirs, so one `io_uring_enter` covers the whole batch. Reads
-//! served from the page cache complete inside that call, so the batch is done
-//! when it returns, on the executor's own thread: no context switch, no
-//! cross-thread wake-up. This is executor-agnostic: it needs only `Waker`s.
-//!
-//! A driver that finds the lock taken just returns: the holder re-checks the
-//! queue (under the state lock) after releasing the driver, and drives again
-//! if anything was queued meanwhile, so nothing is stranded.
+//! on its second poll, under the lock it takes to look for its result anyway.
+//! In between, the executor polls its other ready futures, which queue theirs,
+//! so one `io_uring_enter` covers the whole batch. Reads served from the page
+//! cache complete inside that call, so the batch is done when it returns, on
+//! the executor's own thread: no context switch, no cross-thread wake-up; the
+//! other futures find their results on their second poll. This is
+//! executor-agnostic: it needs only `Waker`s.
 //!
 //! # The completion thread
 //!
 //! Operations that do not complete inline (a page-cache miss, `O_DIRECT`,
-//! `fsync`) stay in flight. While any are, the completion thread blocks in
-//! `io_uring_enter(GETEVENTS)` (without holding the driver lock), then drives
-//! to reap them and wakes their futures from its thread. With nothing in
-//! flight it sleeps on a condvar, woken by the driver that leaves operations
-//! in flight. It exits once every `Ring` handle is gone and no slot is in use,
-//! so nothing the kernel may still write to is ever freed.
+//! `fsync`) stay in flight. While any are, the shard's completion thread
+//! blocks in `io_uring_enter(GETEVENTS)` (without the lock), then drives to
+//! reap them and wakes their futures from its thread. With nothing in flight
+//! it sleeps on a condvar, woken by the driver that leaves operations in
+//! flight. It exits once every `Ring` handle is gone and no slot of its shard
+//! is in use, so nothing the kernel may still write to is ever freed.
 
 use crate::uring::error::op_error;
 use crate::uring::fixed::Arena;
-use crate::uring::state::{on_result, Counters, Kick, Kind, Next, Shared, Stage, MAX_CHUNK};
-use crate::uring::{Backend, Fault};
+use crate::uring::state::{on_result, Counters, Group, Kick, Kind, Next, Shared, Stage, State, MAX_CHUNK};
+use crate::uring::Backend;
 use crate::{BufferPool, PooledBuffer};
-use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
-use parking_lot::{Condvar, Mutex};
+use io_uring::{opcode, types, IoUring, Probe};
+use parking_lot::Condvar;
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
@@ -50,22 +65,15 @@ const ENTER_GETEVENTS: u32 = 1;
 
 /// The io_uring parts of `Shared`.
 pub(crate) struct Uring {
+    /// Its SQ and CQ are only touched under the shard's state lock, whose
+    /// holder also owns the right to submit. A submission runs under that
+    /// lock from taking an operation off the queue until the kernel has
+    /// consumed its SQE, so anyone who sees a slot `Submitted` (under the
+    /// lock) knows the kernel holds its own reference to the file: a dropped
+    /// future's caller may close it at once.
     ring: IoUring,
-    /// Exclusive use of the SQ and CQ. Its holder also owns the right to
-    /// submit: a dropped future whose op is `Submitted` locks it once before
-    /// returning, which waits out any submission in progress, so by the time
-    /// the drop returns the kernel has consumed the SQE and holds its own
-    /// reference to the file (and the caller may close it).
-    pub(crate) driver: Mutex<Scratch>,
     /// The completion thread sleeps here while nothing is in flight.
     pub(crate) cv: Condvar,
-}
-
-/// Buffers the driver reuses between calls.
-#[derive(Default)]
-pub(crate) struct Scratch {
-    sqes: Vec<squeue::Entry>,
-    cqes: Vec<(u64, i32)>,
 }
 
 /// Opens a ring of `entries`, registers `fixed` arena buffers if given, and
@@ -75,7 +83,7 @@ pub(crate) fn start(
     pool: &BufferPool,
     entries: usize,
     fixed: Option<(usize, usize)>,
-    faults: Vec<Fault>,
+    group: Arc<Group>,
 ) -> io::Result<Arc<Shared>> {
     let ring: IoUring = IoUring::builder().setup_cqsize(2 * entries as u32).build(entries as u32)?;
     let mut probe = Probe::new();
@@ -100,9 +108,8 @@ pub(crate) fn start(
             }
         }
     }
-    let uring = Uring { ring, driver: Mutex::new(Scratch::default()), cv: Condvar::new() };
-    let shared =
-        Arc::new(Shared::new(pool.clone(), entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena, faults));
+    let uring = Uring { ring, cv: Condvar::new() };
+    let shared = Arc::new(Shared::new(entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena, group));
     let s = shared.clone();
     std::thread::Builder::new().name("bufpool-uring".into()).spawn(move || completion_thread(&s))?;
     Ok(shared)
@@ -115,42 +122,35 @@ fn uring(shared: &Shared) -> &Uring {
     }
 }
 
-/// Submits everything queued and reaps everything completed, unless another
-/// thread is doing so (it will pick up what we queued).
-pub(crate) fn drive(shared: &Shared) {
+/// Drives the ring; the caller holds the state lock. Submits every queued
+/// operation with one `io_uring_enter` (more only if the SQ fills up), reaps
+/// the CQ, and goes round again for anything requeued (`EINTR`, `EAGAIN`,
+/// short writes). Buffers to drop and wakers to run go to `trash` and `wake`,
+/// for after the lock is released.
+pub(crate) fn drive_locked(shared: &Shared, st: &mut State, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
     let u = uring(shared);
-    let mut trash: Vec<PooledBuffer> = Vec::new();
-    let mut wake: Vec<Waker> = Vec::new();
     loop {
-        let Some(mut scratch) = u.driver.try_lock() else { break };
-        submit_queued(shared, u, &mut scratch, &mut trash, &mut wake);
-        reap(shared, u, &mut scratch, &mut trash, &mut wake);
-        drop(scratch);
-        // Re-check under the state lock, which every enqueuer takes: an op
-        // queued after our submission either is seen here, or was queued after
-        // this check, when its own driver's `try_lock` cannot fail on us.
-        let st = shared.state.lock();
+        submit_queued(shared, u, st, trash, wake);
+        reap(shared, u, st, trash, wake);
         if st.pending.is_empty() {
-            if st.in_flight > 0 && st.thread_idle {
-                Counters::add(&shared.counters.wakeups, 1);
-                u.cv.notify_one();
-            }
             break;
         }
     }
-    wake.into_iter().for_each(Waker::wake);
-    drop(trash);
+    if st.in_flight > 0 && st.thread_idle {
+        Counters::add(&shared.counters.wakeups, 1);
+        u.cv.notify_one();
+    }
 }
 
 /// At close: if the completion thread is blocked in `io_uring_enter`, a
 /// no-op's completion wakes it so it can see `closing` and exit.
 pub(crate) fn wake_thread(shared: &Shared) {
     let u = uring(shared);
-    let _driver = u.driver.lock();
+    let _st = shared.state.lock();
     let nop = opcode::Nop::new().build().user_data(WAKE);
     loop {
-        // SAFETY: the SQ is only touched by the holder of `driver`; a no-op
-        // names no memory.
+        // SAFETY: the SQ is only touched under the state lock, which we
+        // hold; a no-op names no memory.
         if unsafe { u.ring.submission_shared().push(&nop) }.is_ok() {
             break;
         }
@@ -159,87 +159,74 @@ pub(crate) fn wake_thread(shared: &Shared) {
     flush(shared, u);
 }
 
-/// Hands every queued operation to the kernel. Caller holds `driver`.
-fn submit_queued(
-    shared: &Shared,
-    u: &Uring,
-    scratch: &mut Scratch,
-    trash: &mut Vec<PooledBuffer>,
-    wake: &mut Vec<Waker>,
-) {
-    {
-        let mut st = shared.state.lock();
-        let st = &mut *st;
-        while let Some(idx) = st.pending.pop_front() {
-            debug_assert!((idx as usize) < st.slots.len());
-            let slot = &mut st.slots[idx as usize];
-            if slot.cancelled {
-                st.release(idx, trash, wake);
-                continue;
-            }
-            slot.stage = Stage::Submitted;
-            let sp = &slot.spec;
-            let fd = types::Fd(sp.fd);
-            let chunk = (sp.len - sp.done).min(MAX_CHUNK) as u32;
-            let off = sp.offset + sp.done as u64;
-            let base = match (sp.fixed, &shared.arena, slot.buf.as_mut()) {
-                (Some(i), Some(a), _) => a.ptr(i),
-                (_, _, Some(b)) => b.as_mut_ptr(),
-                _ => std::ptr::null_mut(),
-            };
-            // `done <= len <= capacity` of the buffer (or arena buffer)
-            // `base` points into, so this stays in bounds.
-            let ptr = base.wrapping_add(sp.done);
-            let e = match (sp.kind, sp.fixed) {
-                (Kind::Read, None) => opcode::Read::new(fd, ptr, chunk).offset(off).build(),
-                (Kind::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, chunk, i).offset(off).build(),
-                (Kind::Write, None) => opcode::Write::new(fd, ptr, chunk).offset(off).build(),
-                (Kind::Write, Some(i)) => opcode::WriteFixed::new(fd, ptr, chunk, i).offset(off).build(),
-                (Kind::Fsync, _) => opcode::Fsync::new(fd).build(),
-            };
-            if sp.fixed.is_some() {
-                Counters::add(&shared.counters.fixed_ops, 1);
-            }
-            // No IOSQE_ASYNC, even for large transfers (which would then copy
-            // in parallel on io-wq workers): a forced-async request resolves
-            // its file descriptor later, on the worker, after a cancelled
-            // caller may have closed it and reused the number.
-            scratch.sqes.push(e.user_data(u64::from(idx)));
+/// Hands every queued operation to the kernel. Caller holds the state lock.
+fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
+    let mut n = 0u64;
+    while let Some(idx) = st.pending.pop_front() {
+        debug_assert!((idx as usize) < st.slots.len());
+        let slot = &mut st.slots[idx as usize];
+        if slot.cancelled {
+            st.release(idx, trash, wake);
+            continue;
         }
-        st.in_flight += scratch.sqes.len();
+        slot.stage = Stage::Submitted;
+        let sp = &slot.spec;
+        let fd = types::Fd(sp.fd);
+        let chunk = (sp.len - sp.done).min(MAX_CHUNK) as u32;
+        let off = sp.offset + sp.done as u64;
+        let base = match (sp.fixed, &shared.arena, slot.buf.as_mut()) {
+            (Some(i), Some(a), _) => a.ptr(i),
+            (_, _, Some(b)) => b.as_mut_ptr(),
+            _ => std::ptr::null_mut(),
+        };
+        // `done <= len <= capacity` of the buffer (or arena buffer)
+        // `base` points into, so this stays in bounds.
+        let ptr = base.wrapping_add(sp.done);
+        let e = match (sp.kind, sp.fixed) {
+            (Kind::Read, None) => opcode::Read::new(fd, ptr, chunk).offset(off).build(),
+            (Kind::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, chunk, i).offset(off).build(),
+            (Kind::Write, None) => opcode::Write::new(fd, ptr, chunk).offset(off).build(),
+            (Kind::Write, Some(i)) => opcode::WriteFixed::new(fd, ptr, chunk, i).offset(off).build(),
+            (Kind::Fsync, _) => opcode::Fsync::new(fd).build(),
+        };
+        if sp.fixed.is_some() {
+            Counters::add(&shared.counters.fixed_ops, 1);
+        }
+        // No IOSQE_ASYNC, even for large transfers (which would then copy
+        // in parallel on io-wq workers): a forced-async request resolves
+        // its file descriptor later, on the worker, after a cancelled
+        // caller may have closed it and reused the number.
+        let e = e.user_data(u64::from(idx));
+        loop {
+            // SAFETY: the SQ is only touched under the state lock, which we
+            // hold. The SQE names the buffer owned by its slot (or the slot's
+            // arena buffer) and its file descriptor, which the caller's live
+            // future keeps open; a slot is freed only after its CQE is reaped
+            // (a dropped future only marks it cancelled, under this lock, so
+            // after the kernel has consumed the SQE: `flush` below runs before
+            // the lock is released).
+            if unsafe { u.ring.submission_shared().push(&e) }.is_ok() {
+                break;
+            }
+            // The SQ is full: hand it to the kernel and go on.
+            flush(shared, u);
+        }
+        n += 1;
     }
-    let n = scratch.sqes.len();
     if n == 0 {
         return;
     }
-    Counters::add(&shared.counters.ops, n as u64);
-    Counters::max(&shared.counters.max_batch, n as u64);
-    let mut pushed = 0;
-    while pushed < n {
-        {
-            // SAFETY: the SQ is only touched by the holder of `driver`.
-            let mut sq = unsafe { u.ring.submission_shared() };
-            while pushed < n {
-                // SAFETY: each SQE names the buffer owned by its slot (or the
-                // slot's arena buffer), and its file descriptor, which the
-                // caller's live future keeps open; a slot is freed only after
-                // its CQE is reaped (a dropped future only marks it
-                // cancelled, after waiting for this submission).
-                if unsafe { sq.push(&scratch.sqes[pushed]) }.is_err() {
-                    break;
-                }
-                pushed += 1;
-            }
-        }
-        flush(shared, u);
-    }
-    scratch.sqes.clear();
+    st.in_flight += n as usize;
+    Counters::add(&shared.counters.ops, n);
+    Counters::max(&shared.counters.max_batch, n);
+    flush(shared, u);
 }
 
-/// Submits the SQ until the kernel has consumed all of it. Caller holds `driver`.
+/// Submits the SQ until the kernel has consumed all of it. Caller holds the
+/// state lock.
 fn flush(shared: &Shared, u: &Uring) {
     loop {
-        // SAFETY: the SQ is only touched by the holder of `driver`.
+        // SAFETY: the SQ is only touched under the state lock.
         if unsafe { u.ring.submission_shared() }.is_empty() {
             return;
         }
@@ -254,19 +241,14 @@ fn flush(shared: &Shared, u: &Uring) {
     }
 }
 
-/// Drains the CQ. Caller holds `driver`.
-fn reap(shared: &Shared, u: &Uring, scratch: &mut Scratch, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
-    {
-        // SAFETY: the CQ is only touched by the holder of `driver`.
-        let cq = unsafe { u.ring.completion_shared() };
-        scratch.cqes.extend(cq.map(|c: cqueue::Entry| (c.user_data(), c.result())));
-    }
-    if scratch.cqes.is_empty() {
-        return;
-    }
-    let mut st = shared.state.lock();
-    let st = &mut *st;
-    for &(ud, res) in &scratch.cqes {
+/// Drains the CQ. Caller holds the state lock.
+fn reap(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
+    // SAFETY: the CQ is only touched under the state lock, which we hold.
+    let cq = unsafe { u.ring.completion_shared() };
+    // What the kernel had posted when `cq` was made; dropping `cq` hands the
+    // entries back.
+    for c in cq {
+        let (ud, res) = (c.user_data(), c.result());
         if ud == WAKE {
             continue;
         }
@@ -297,45 +279,42 @@ fn reap(shared: &Shared, u: &Uring, scratch: &mut Scratch, trash: &mut Vec<Poole
         };
         st.finish(idx, result, trash, wake);
     }
-    scratch.cqes.clear();
 }
 
 fn completion_thread(shared: &Shared) {
     let u = uring(shared);
+    let mut trash: Vec<PooledBuffer> = Vec::new();
+    let mut wake: Vec<Waker> = Vec::new();
     loop {
-        {
-            let mut st = shared.state.lock();
-            loop {
-                if st.closing && st.in_use() == 0 {
-                    return;
+        let mut st = shared.state.lock();
+        loop {
+            if st.closing && st.in_use() == 0 {
+                return;
+            }
+            if st.in_flight > 0 || (st.closing && !st.pending.is_empty()) {
+                break;
+            }
+            st.thread_idle = true;
+            u.cv.wait(&mut st);
+            st.thread_idle = false;
+        }
+        if st.in_flight > 0 {
+            drop(st);
+            Counters::add(&shared.counters.wait_calls, 1);
+            // SAFETY: `enter` with no submissions and GETEVENTS only waits for
+            // a completion; it touches neither the SQ nor the CQ memory, so it
+            // needs no lock (a driver may be submitting or reaping meanwhile).
+            let r = unsafe { u.ring.submitter().enter::<libc::sigset_t>(0, 1, ENTER_GETEVENTS, None) };
+            if let Err(e) = r {
+                if !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) {
+                    panic!("bufpool-uring: io_uring_enter failed: {e}");
                 }
-                if st.in_flight > 0 || (st.closing && !st.pending.is_empty()) {
-                    break;
-                }
-                st.thread_idle = true;
-                u.cv.wait(&mut st);
-                st.thread_idle = false;
             }
-            if st.in_flight == 0 {
-                drop(st);
-                drive(shared);
-                continue;
-            }
+            st = shared.state.lock();
         }
-        Counters::add(&shared.counters.wait_calls, 1);
-        // SAFETY: `enter` with no submissions and GETEVENTS only waits for a
-        // completion; it touches neither the SQ nor the CQ memory, so it may
-        // run while another thread holds `driver`.
-        let r = unsafe { u.ring.submitter().enter::<libc::sigset_t>(0, 1, ENTER_GETEVENTS, None) };
-        if let Err(e) = r {
-            if !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) {
-                panic!("bufpool-uring: io_uring_enter failed: {e}");
-            }
-        }
-        if u.driver.is_locked() {
-            // Its holder reaps; don't spin on it.
-            std::thread::yield_now();
-        }
-        drive(shared);
+        drive_locked(shared, &mut st, &mut trash, &mut wake);
+        drop(st);
+        wake.drain(..).for_each(Waker::wake);
+        trash.clear();
     }
 }

@@ -1,6 +1,6 @@
-//! The state both backends share: a fixed table of operation slots, the queue
-//! of slots waiting to be handed to the kernel (or a worker), and the futures
-//! waiting for a free slot.
+//! The state both backends share: per shard, a fixed table of operation
+//! slots and the queue of slots waiting to be handed to the kernel (or a
+//! worker); per ring, the futures waiting for a free slot in any shard.
 //!
 //! A slot owns everything the kernel may touch while the operation is in
 //! flight: the buffer, and (for the thread backend) a duplicate of the file
@@ -10,12 +10,14 @@
 
 use crate::uring::fixed::Arena;
 use crate::uring::{sys, Backend, Fault};
-use crate::{BufferPool, PooledBuffer};
+use crate::PooledBuffer;
+use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Waker;
 
 /// What an operation does.
@@ -140,14 +142,126 @@ impl Slot {
     }
 }
 
-/// Everything behind the state lock.
+/// What every shard of one `Ring` shares: the futures waiting for a slot,
+/// and the test-only fault queue. Only the slow paths lock anything here.
+pub(crate) struct Group {
+    /// How many futures are in `waiters`. Changed only under `waiters`' lock;
+    /// read without it by every slot release (under its shard's state lock).
+    pub(crate) waiting: AtomicUsize,
+    pub(crate) waiters: Mutex<Waiters>,
+    /// Test-only fault injection (`RingBuilder::inject_faults`): each raw
+    /// result consumes one entry. `None` unless asked for, so the hot path
+    /// pays one branch.
+    pub(crate) faults: Option<Mutex<VecDeque<Fault>>>,
+}
+
+/// Futures waiting for a free slot: (ticket, waker), first come first served.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    queue: VecDeque<(u64, Waker)>,
+    next_ticket: u64,
+}
+
+impl Group {
+    pub(crate) fn new(faults: Vec<Fault>) -> Self {
+        Group {
+            waiting: AtomicUsize::new(0),
+            waiters: Mutex::new(Waiters::default()),
+            faults: if faults.is_empty() { None } else { Some(Mutex::new(faults.into())) },
+        }
+    }
+
+    /// Queues the caller (or refreshes its waker if `ticket` is still
+    /// queued) and returns its ticket. The caller then looks for a free slot
+    /// once more: a slot freed after that look sees `waiting > 0`.
+    pub(crate) fn register(&self, ticket: Option<u64>, waker: &Waker) -> u64 {
+        let mut w = self.waiters.lock();
+        if let Some(t) = ticket {
+            if let Some((_, old)) = w.queue.iter_mut().find(|(id, _)| *id == t) {
+                old.clone_from(waker);
+                return t;
+            }
+        }
+        let t = ticket.unwrap_or_else(|| {
+            let t = w.next_ticket;
+            w.next_ticket += 1;
+            t
+        });
+        // A future woken for a slot that someone else took comes back to its
+        // old place: tickets are handed out in order.
+        let at = w.queue.iter().position(|(id, _)| *id > t).unwrap_or(w.queue.len());
+        w.queue.insert(at, (t, waker.clone()));
+        // Relaxed: written under the `waiters` lock. A releaser reads it under
+        // a shard's state lock (`slot_freed`), and our caller takes every
+        // shard's state lock after this, looking for a slot: that lock orders
+        // the two, so the releaser either sees this count or frees its slot
+        // before our caller looks.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        t
+    }
+
+    /// Leaves the queue. False if `ticket` was no longer queued: a releaser
+    /// already woke us for a slot, and the caller decides whether to pass that
+    /// wake-up on (`wake_next`).
+    pub(crate) fn leave(&self, ticket: u64) -> bool {
+        let mut w = self.waiters.lock();
+        let Some(i) = w.queue.iter().position(|(id, _)| *id == ticket) else { return false };
+        w.queue.remove(i);
+        // Relaxed: under the `waiters` lock; see `register`.
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Wakes the first waiter, if any.
+    pub(crate) fn wake_next(&self) {
+        let next = self.pop(&mut self.waiters.lock());
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+
+    fn pop(&self, w: &mut Waiters) -> Option<Waker> {
+        let (_, waker) = w.queue.pop_front()?;
+        // Relaxed: under the `waiters` lock; see `register`.
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        Some(waker)
+    }
+
+    /// A slot was just freed (the caller holds its shard's state lock):
+    /// wakes the first waiter, if any.
+    fn slot_freed(&self, wake: &mut Vec<Waker>) {
+        // Relaxed: pairs with `register` through the shard's state lock,
+        // which the caller holds (see there). The common case, nobody
+        // waiting, costs this one load of a line that is rarely written.
+        if self.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut w = self.waiters.lock();
+        if let Some(waker) = self.pop(&mut w) {
+            wake.push(waker);
+        }
+    }
+
+    /// The raw result `res` as the backend should see it: changed by the
+    /// next injected fault, if any is left.
+    pub(crate) fn fault(&self, res: i64) -> i64 {
+        let Some(q) = &self.faults else { return res };
+        match q.lock().pop_front() {
+            None => res,
+            Some(Fault::Errno(e)) => -i64::from(e),
+            Some(Fault::Short(k)) if res >= 0 => res.min(i64::try_from(k).unwrap_or(i64::MAX)),
+            Some(Fault::Short(_)) => res,
+        }
+    }
+}
+
+/// Everything behind a shard's state lock.
 pub(crate) struct State {
     pub(crate) slots: Vec<Slot>,
     pub(crate) free: Vec<u32>,
     pub(crate) pending: VecDeque<u32>,
-    /// Futures waiting for a free slot: (ticket, waker), first come first served.
-    pub(crate) waiters: VecDeque<(u64, Waker)>,
-    pub(crate) next_ticket: u64,
+    /// The ring's waiters, woken as slots are freed.
+    group: Arc<Group>,
     /// Free registered arena buffers.
     pub(crate) arena_free: Vec<u16>,
     /// io_uring: operations handed to the kernel whose completions have not
@@ -186,9 +300,7 @@ impl State {
         slot.result = None;
         slot.waker = None;
         self.free.push(idx);
-        if let Some((_, w)) = self.waiters.pop_front() {
-            wake.push(w);
-        }
+        self.group.slot_freed(wake);
     }
 
     /// Records the final result of slot `idx`: wakes its future, or frees the
@@ -256,64 +368,44 @@ impl Counters {
     }
 }
 
-/// What a `Ring`, its futures and its backend threads share.
+/// One shard of a `Ring`: what its futures and its backend threads share.
 pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
+    /// On cache lines of its own: it is written on every operation, by the
+    /// shard's thread, and nothing else should share its lines.
+    pub(crate) state: CachePadded<Mutex<State>>,
     pub(crate) kick: Kick,
     pub(crate) backend: Backend,
-    pub(crate) pool: BufferPool,
     pub(crate) arena: Option<Arena>,
     pub(crate) counters: Counters,
-    pub(crate) entries: usize,
-    /// Test-only fault injection (`RingBuilder::inject_faults`): each raw
-    /// result consumes one entry. `None` unless asked for, so the hot path
-    /// pays one branch.
-    pub(crate) faults: Option<Mutex<VecDeque<Fault>>>,
+    pub(crate) group: Arc<Group>,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        pool: BufferPool,
-        entries: usize,
-        backend: Backend,
-        kick: Kick,
-        arena: Option<Arena>,
-        faults: Vec<Fault>,
-    ) -> Self {
+    pub(crate) fn new(entries: usize, backend: Backend, kick: Kick, arena: Option<Arena>, group: Arc<Group>) -> Self {
         let arena_free = arena.as_ref().map_or(Vec::new(), |a| (0..a.len() as u16).rev().collect());
         Shared {
-            state: Mutex::new(State {
+            state: CachePadded::new(Mutex::new(State {
                 slots: (0..entries).map(|_| Slot::empty()).collect(),
                 free: (0..entries as u32).rev().collect(),
                 pending: VecDeque::with_capacity(entries),
-                waiters: VecDeque::new(),
-                next_ticket: 0,
+                group: group.clone(),
                 arena_free,
                 in_flight: 0,
                 thread_idle: false,
                 idle_workers: 0,
                 closing: false,
-            }),
+            })),
             kick,
             backend,
-            pool,
             arena,
             counters: Counters::default(),
-            entries,
-            faults: if faults.is_empty() { None } else { Some(Mutex::new(faults.into())) },
+            group,
         }
     }
 
-    /// The raw result `res` as the backend should see it: changed by the
-    /// next injected fault, if any is left.
+    /// The raw result `res` as the backend should see it (see `Group::fault`).
     pub(crate) fn fault(&self, res: i64) -> i64 {
-        let Some(q) = &self.faults else { return res };
-        match q.lock().pop_front() {
-            None => res,
-            Some(Fault::Errno(e)) => -i64::from(e),
-            Some(Fault::Short(k)) if res >= 0 => res.min(i64::try_from(k).unwrap_or(i64::MAX)),
-            Some(Fault::Short(_)) => res,
-        }
+        self.group.fault(res)
     }
 
     /// Wakes a worker after work was queued (or the ring closed). Call with
