@@ -53,8 +53,13 @@ unsafe impl Send for Block {}
 unsafe impl Sync for Block {}
 
 struct Local {
-    /// Biased refcount, owner half: buffers issued by this block minus those
-    /// the owner took back through the fast path.
+    /// Biased refcount, owner half, in three parts: this field counts buffers
+    /// issued by the slow path other than cache hits (+1) and own buffers
+    /// returned through the slow path (−1); the counters `cache_hits` (+1 per
+    /// hit, fast or slow) and `fast_returns` (−1 per fast-path return) count
+    /// the rest. So the hot path's statistics *are* its refcount updates: it
+    /// writes nothing for the one that it would not write for the other.
+    /// `retire` sums the three.
     out: isize,
     /// Budget bytes reserved by this cache; `cached() <= lease <= tls_cache_bytes`.
     /// Buffers taken from the shards keep their reservation here while out,
@@ -300,7 +305,11 @@ pub(crate) unsafe fn retire(block: NonNull<Block>) {
     local.slots = Slots::new(Vec::new());
     b.pool.unregister(block);
     local.retired = true;
-    let out = local.out as usize;
+    // The owner half of the refcount: see `Local::out`. Relaxed: this
+    // thread wrote these counters.
+    let hits = b.counters.cache_hits.load(Ordering::Relaxed);
+    let fast_returns = b.counters.fast_returns.load(Ordering::Relaxed);
+    let out = (local.out as usize).wrapping_add(hits.wrapping_sub(fast_returns) as usize);
     // AcqRel: Release publishes this thread's last writes to the block (and the
     // buffers it returned) to whichever thread frees it; Acquire pairs with the
     // Release half of earlier `remote_release` calls in case we free it here.
@@ -379,12 +388,9 @@ pub(crate) unsafe fn take(block: NonNull<Block>, slot: NonNull<Slot>) -> Option<
     };
     // SAFETY: live, per the contract.
     let b = unsafe { block.as_ref() };
-    // SAFETY: owner-only state, exclusive per the contract (the slot borrow
-    // above has ended).
-    let local = unsafe { b.local.get_mut() };
-    local.out += 1;
     b.sub_cached(mem.cap);
-    Counters::bump(&b.counters.cache_hits, 1);
+    // The hit counter is also the refcount's +1 for this buffer (see `Local::out`).
+    Counters::add_owned(&b.counters.cache_hits, 1);
     Some(mem)
 }
 
@@ -401,9 +407,9 @@ pub(crate) unsafe fn acquire_from(block: NonNull<Block>, len: usize) -> Result<(
     if let Fit::Class(c) = fit {
         let slot = &mut local.slots.as_mut()[c];
         if let Some(mem) = slot.stack.pop() {
-            local.out += 1;
             b.sub_cached(mem.cap);
-            Counters::bump(&b.counters.cache_hits, 1);
+            // Also the refcount's +1 (see `Local::out`).
+            Counters::add_owned(&b.counters.cache_hits, 1);
             return Ok((mem, true));
         }
         slot.missed = true;
@@ -448,8 +454,8 @@ pub(crate) unsafe fn give_back(
         slot.stack.as_mut_ptr().add(n).write(Mem { ptr, cap, tag });
         slot.stack.set_len(n + 1);
     }
-    local.out -= 1;
-    Counters::bump(&b.counters.returns, 1);
+    // Also the refcount's −1 for this buffer (see `Local::out`).
+    Counters::add_owned(&b.counters.fast_returns, 1);
     true
 }
 

@@ -57,6 +57,7 @@ counters!(
     fresh_allocations,
     unpooled,
     returns,
+    fast_returns,
     discards,
     evictions,
     held_bytes,
@@ -159,6 +160,9 @@ pub struct Stats {
 impl Stats {
     pub(crate) fn from_totals(t: &Totals, shard_bytes: u64, pinned_bytes: u64, pin_failures: u64) -> Self {
         let gets = t.cache_hits + t.shard_hits + t.steals + t.fresh_allocations + t.unpooled;
+        // Fast-path returns count apart: that counter is part of a block's
+        // refcount (see `cache.rs`).
+        let returns = t.returns.wrapping_add(t.fast_returns);
         Stats {
             gets,
             cache_hits: t.cache_hits,
@@ -166,12 +170,12 @@ impl Stats {
             steals: t.steals,
             fresh_allocations: t.fresh_allocations,
             unpooled: t.unpooled,
-            returns: t.returns,
+            returns,
             discards: t.discards,
             evictions: t.evictions,
             right_sized: t.right_sized,
             pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes),
-            outstanding_buffers: gets.saturating_sub(t.returns),
+            outstanding_buffers: gets.saturating_sub(returns),
             // `held_bytes` is bytes handed out minus bytes returned plus bytes
             // cached (see `cache.rs`): it moves only on slow paths.
             outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes) as i64).max(0) as u64,
