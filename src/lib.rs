@@ -25,11 +25,11 @@
 //!
 //! | crate | get(64 KiB) + drop | buffer `'static + Send` | bounded bytes | per-thread cache per pool | known defects avoided here |
 //! |---|---:|---|---|---|---|
-//! | **bufpool** | 26–28 ns | yes | yes, caches + shards | yes | — |
-//! | zeropool 0.7 (`alloc_uninit`) | 35–42 ns | no (`Buf<'a>` borrows the pool) | no | bound to one pool: 2.4–2.5× when alternating | safe `alloc` zeroes every time (1.8 µs at 64 KiB); nothing pooled above 64 MiB |
-//! | opool 0.2 (`get` / `get_rc`) | 22–28 ns / 70 ns | only `get_rc` (an `Arc` clone per get) | count only | no | a full queue silently drops the buffer; no size classes |
-//! | object-pool 0.6 | 47 ns | no | count only | no | one `Mutex<Vec>` |
-//! | `BytesMut` / `Vec` (no pool) | 65 ns / 62 ns | yes | — | — | a 512 MiB buffer costs 272 ms of page faults every time (bufpool: 2.9 ms) |
+//! | **bufpool** | 13–16 ns | yes | yes, caches + shards | yes | — |
+//! | zeropool 0.7 (`alloc_uninit`) | 31–37 ns | no (`Buf<'a>` borrows the pool) | no | bound to one pool: 2.7–3.9× when alternating | safe `alloc` zeroes every time (1.4 µs at 64 KiB); nothing pooled above 64 MiB |
+//! | opool 0.2 (`get` / `get_rc`) | 22–24 ns / 50–60 ns | only `get_rc` (an `Arc` clone per get) | count only | no | a full queue silently drops the buffer; no size classes |
+//! | object-pool 0.6 | 37 ns | no | count only | no | one `Mutex<Vec>` |
+//! | `BytesMut` / `Vec` (no pool) | 29–58 ns / 28–60 ns | yes | — | — | a 512 MiB buffer costs 295 ms of page faults every time (bufpool: 3.2 ms) |
 //!
 //! The async layer reads 3.05× faster than async-io-bufpool 0.2 at 16 KiB and
 //! holds 40 bytes per pending read instead of a buffer; line framing is 2.5×
@@ -50,12 +50,15 @@
 //! # Performance
 //!
 //! A `get` that hits the thread cache, and its drop, take no lock, make no
-//! syscall, allocate nothing and perform no atomic read-modify-write on shared
-//! memory: 149 instructions for the pair under callgrind. Statistics are
-//! per-thread single-writer counters summed on read (about 0.3 ns of the
-//! pair). A thread alternating between two pools keeps both caches (1.07× one
-//! pool). Misses go to the home shard (by `sched_getcpu`), then steal from the
-//! others, then allocate zeroed memory, which for large buffers is free
+//! syscall, allocate nothing, perform no atomic read-modify-write on shared
+//! memory and call no function: 105 instructions for the pair under callgrind,
+//! about 0.4× zeropool 0.7's `alloc_uninit` and 0.5–0.7× opool's `get` in the
+//! same criterion runs. Statistics are per-thread single-writer counters
+//! summed on read; on the hot path they are the same writes the block's
+//! refcount needs, so they cost nothing there. A thread alternating between
+//! two pools keeps both caches (0.8–1.0× one pool). Misses go to the home
+//! shard (by `sched_getcpu`) and refill half the slot from it, then steal from
+//! the others, then allocate zeroed memory, which for large buffers is free
 //! (`calloc` of fresh pages).
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
