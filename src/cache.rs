@@ -33,10 +33,6 @@ pub(crate) struct Block {
     /// Biased refcount, shared half: foreign drops subtract 1; the owner's
     /// merge adds `out + MERGED`. Wrapping arithmetic throughout.
     remote: AtomicUsize,
-    /// `Zeroing::OnGet` and `Zeroing::OnReturn`, copied from the pool's
-    /// config: the fast paths leave both to the slow paths.
-    zero_on_get: bool,
-    scrub: bool,
     /// Statistics, written by the owner only.
     pub(crate) counters: Counters,
     /// Owner-only state. Invariant: only the thread whose id is `owner`
@@ -130,8 +126,6 @@ impl Block {
         });
         Block {
             pool: pool.clone(),
-            zero_on_get: pool.config.zeroing() == Zeroing::OnGet,
-            scrub: pool.config.zeroing() == Zeroing::OnReturn,
             owner,
             remote: AtomicUsize::new(remote),
             counters: Counters::default(),
@@ -355,7 +349,8 @@ impl Block {
         // SAFETY: owner-only state, per the contract.
         let local = unsafe { self.local.get_mut() };
         debug_assert!(!local.retired);
-        FastView { slots: local.slots.ptr, zero_on_get: self.zero_on_get, scrub: self.scrub }
+        let zeroing = self.pool.config.zeroing();
+        FastView { slots: local.slots.ptr, zero_on_get: zeroing == Zeroing::OnGet, scrub: zeroing == Zeroing::OnReturn }
     }
 }
 
@@ -589,7 +584,7 @@ pub(crate) enum Return {
 }
 
 /// Files a returned buffer in this thread's block `b`: cache, shard or free.
-#[inline(always)]
+/// The slow path's counterpart of `give_back`.
 fn file(b: &Block, local: &mut Local, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
     // `Mem` is rebuilt from its words wherever it is handed on, never kept as
     // one value whose address escapes to the slow paths: the push then stores
@@ -608,7 +603,7 @@ fn file(b: &Block, local: &mut Local, ptr: NonNull<u8>, cap: usize, tag: u64, ho
     }
     let c = class as usize;
     debug_assert_eq!(pool.classes.file(cap), Some(c));
-    if how == Return::Recycle && b.scrub {
+    if how == Return::Recycle && pool.config.zeroing() == Zeroing::OnReturn {
         // SAFETY: we own all `cap` bytes of `mem`.
         unsafe { ptr.as_ptr().write_bytes(0, cap) };
     }

@@ -5,9 +5,11 @@
 //!
 //! * `HOT` (a `const`-initialised thread-local without `Drop`) holds what
 //!   the fast path reads: the re-entrancy/exit state, the thread's id, the
-//!   last epoch it saw, the countdown to the next look at the clock, and the
-//!   first [`FAST_POOLS`] `(pool, block)` pairs. Such a thread-local is a
-//!   plain `fs`-relative address: no lazy-init or destroyed-state check.
+//!   last epoch it saw, the countdown to the next look at the clock, and an
+//!   entry for each of the first [`FAST_POOLS`] pools (`FastEntry`: the
+//!   block, its slot array, the last size asked and its class, the zeroing
+//!   flags). Such a thread-local is a plain `fs`-relative address: no
+//!   lazy-init or destroyed-state check.
 //! * `THREAD` (with `Drop`) owns the full list of this thread's blocks, and
 //!   retires them when the thread exits. Only slow paths touch it.
 //!
@@ -17,7 +19,8 @@
 //! it only refuses to run while a slow path on this thread has it set (the
 //! allocator, called from a slow path, may itself use a pool). Anything else
 //! (a miss, a full slot, a foreign or retired home, a new epoch, the clock
-//! countdown, zeroing on return) goes to the slow path, which sets the flag.
+//! countdown, zeroing on get or return) goes to the slow path, which sets the
+//! flag.
 
 use crate::alloc::{Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
