@@ -10,7 +10,8 @@
 //! `cargo bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`;
 //! `BENCH_SHARDS` overrides the io_uring ring's shard count, `BENCH_WORKERS`
 //! tokio's worker threads (2); `BENCH_ONLY=ring|
-//! tokio|pread|pread2` runs one method once, for profiling).
+//! tokio|tokio1|pread|pread2` runs one method once, for profiling; `tokio1`
+//! is the ring under tokio's current-thread runtime).
 
 use bufpool::uring::{Backend, Ring};
 use bufpool::BufferPool;
@@ -301,6 +302,10 @@ fn main() {
             "ring" => measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs),
             "pread" => measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs),
             "pread2" => measure(|d| pread_threads(&file, 2, d), secs),
+            "tokio1" => {
+                let rt1 = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                measure(|d| ring_tokio(&rt1, &uring, &file, d), secs)
+            }
             _ => measure(|d| ring_tokio(&rt, &uring, &file, d), secs),
         };
         let _ = d;

@@ -323,17 +323,29 @@ impl Handle {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
             static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
+            /// The last (shard count, shard) this thread computed: a division
+            /// costs more than the rest of this function, and a thread almost
+            /// always uses rings of one size.
+            static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
         }
         match self.shards.len() {
             1 => 0,
-            n => THREAD.with(|t| {
-                if t.get() == usize::MAX {
-                    // Relaxed: only hands out distinct numbers; publishes
-                    // nothing, pairs with nothing. (Kept below the sentinel.)
-                    t.set(NEXT.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2));
+            n => {
+                let (last_n, last) = LAST.get();
+                if last_n == n {
+                    return last;
                 }
-                t.get() % n
-            }),
+                let k = THREAD.with(|t| {
+                    if t.get() == usize::MAX {
+                        // Relaxed: only hands out distinct numbers; publishes
+                        // nothing, pairs with nothing. (Kept below the sentinel.)
+                        t.set(NEXT.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2));
+                    }
+                    t.get() % n
+                });
+                LAST.set((n, k));
+                k
+            }
         }
     }
 }

@@ -91,8 +91,74 @@ impl<'a> Op<'a> {
         self.ring.handle.shards.iter().any(|s| !s.state.lock().free.is_empty())
     }
 
+    /// The common case of [`start`](Self::start), for io_uring: not queued for
+    /// a slot, no registered arena, and the home shard has a free slot. Takes
+    /// the buffer, the slot and the lock once each and queues the operation;
+    /// false (having changed nothing) sends the caller down the general path.
+    #[inline]
+    fn start_fast(&mut self, cx: &mut Context<'_>) -> bool {
+        let h = &*self.ring.handle;
+        let k = h.home();
+        let shared: &Shared = &h.shards[k];
+        if shared.arena.is_some() {
+            return false;
+        }
+        let buf = match self.kind {
+            Kind::Read => match h.pool.try_get(self.len) {
+                Ok(b) => Some(b),
+                // The general path reports the error.
+                Err(_) => return false,
+            },
+            Kind::Write | Kind::Fsync => self.buf.take(),
+        };
+        let mut st = shared.state.lock();
+        let Some(idx) = st.free.pop() else {
+            drop(st);
+            if self.kind == Kind::Write {
+                self.buf = buf;
+            }
+            return false;
+        };
+        debug_assert!((idx as usize) < st.slots.len());
+        // A live future borrows the `Ring`, so the shard is not closing and
+        // its completion thread needs no kick (`Shared::kick_locked`).
+        debug_assert!(!st.closing);
+        let slot: &mut Slot = &mut st.slots[idx as usize];
+        debug_assert!(slot.stage == Stage::Free && slot.waker.is_none() && slot.buf.is_none());
+        debug_assert!(slot.spec.owned.is_none() && slot.spec.fixed.is_none() && !slot.cancelled);
+        slot.spec.kind = self.kind;
+        slot.spec.fd = self.fd;
+        slot.spec.offset = self.offset;
+        slot.spec.len = self.len;
+        slot.spec.done = 0;
+        slot.buf = buf;
+        // No waker: see `enqueue`.
+        slot.stage = Stage::Queued;
+        st.pending.push_back(idx);
+        drop(st);
+        self.shard = k as u32;
+        self.phase = Phase::InSlot(idx, false);
+        // Drive on the next poll: see `start`.
+        cx.waker().wake_by_ref();
+        true
+    }
+
     /// Tries to take a slot and queue the operation.
     fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+        if ticket.is_none() && self.ring.handle.backend == Backend::IoUring && self.start_fast(cx) {
+            return Poll::Pending;
+        }
+        self.start_slow(cx, ticket)
+    }
+
+    /// [`start`](Self::start) in full: the thread backend, a full home shard,
+    /// the wait queue, a registered arena, errors.
+    #[inline(never)]
+    fn start_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        ticket: Option<u64>,
+    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
         // Buffer and fd duplicate first, outside the lock (a thread-cache hit
         // for the buffer); if no slot is free they are given back at once,
         // so a waiting future holds no buffer and memory in use stays
@@ -213,6 +279,7 @@ impl<'a> Op<'a> {
 
     /// Checks slot `idx` for a result; with io_uring, drives the ring first if
     /// the operation is not done.
+    #[inline]
     fn check(
         &mut self,
         cx: &mut Context<'_>,
@@ -220,10 +287,31 @@ impl<'a> Op<'a> {
         deferred: bool,
     ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
         let shared = self.shared();
-        let mut trash = Vec::new();
-        let mut wake: Vec<Waker> = Vec::new();
         let mut st = shared.state.lock();
         debug_assert!((idx as usize) < st.slots.len());
+        // The common case: done, no arena buffer to copy from, nobody waiting
+        // for a slot. Take the result and free the slot in place.
+        if let Some(res) = st.take_done(idx) {
+            drop(st);
+            self.phase = Phase::Finished;
+            return Poll::Ready(res);
+        }
+        self.check_slow(cx, idx, deferred, st)
+    }
+
+    /// [`check`](Self::check) in full: driving, deferring, storing the waker,
+    /// copying from a registered buffer, waking a future waiting for a slot.
+    #[inline(never)]
+    fn check_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        idx: u32,
+        deferred: bool,
+        mut st: parking_lot::MutexGuard<'a, State>,
+    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+        let shared = self.shared();
+        let mut trash = Vec::new();
+        let mut wake: Vec<Waker> = Vec::new();
         if st.slots[idx as usize].stage == Stage::Queued
             && !deferred
             && shared.backend == Backend::IoUring
@@ -271,6 +359,7 @@ impl<'a> Op<'a> {
         Poll::Ready(res.map(|n| (n, buf)))
     }
 
+    #[inline]
     pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
         match self.phase {
             Phase::Start { ticket } => self.start(cx, ticket),
@@ -282,34 +371,41 @@ impl<'a> Op<'a> {
 
 impl Drop for Op<'_> {
     fn drop(&mut self) {
+        match self.phase {
+            Phase::Finished | Phase::Start { ticket: None } => {}
+            Phase::Start { ticket } => self.forget_ticket(ticket),
+            Phase::InSlot(idx, _) => self.cancel(idx),
+        }
+    }
+}
+
+impl Op<'_> {
+    /// The future is dropped holding slot `idx`.
+    #[cold]
+    fn cancel(&mut self, idx: u32) {
         let shared = self.shared();
         let mut trash = Vec::new();
         let mut wake = Vec::new();
-        match self.phase {
-            Phase::Finished | Phase::Start { ticket: None } => return,
-            Phase::Start { ticket } => return self.forget_ticket(ticket),
-            Phase::InSlot(idx, _) => {
-                let mut st = shared.state.lock();
-                debug_assert!((idx as usize) < st.slots.len());
-                let slot = &mut st.slots[idx as usize];
-                match slot.stage {
-                    Stage::Queued => {
-                        slot.cancelled = true;
-                        if shared.backend == Backend::IoUring {
-                            // Nobody may drive again soon: free the slot now
-                            // (and submit whatever else is queued).
-                            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
-                        }
-                    }
-                    // A submission holds this lock from taking the SQE off
-                    // the queue until the kernel has consumed it, so the
-                    // kernel already holds its own reference to the file.
-                    Stage::Submitted => slot.cancelled = true,
-                    Stage::Done => st.release(idx, &mut trash, &mut wake),
-                    Stage::Free => debug_assert!(false, "an op's slot is never free while it holds it"),
+        let mut st = shared.state.lock();
+        debug_assert!((idx as usize) < st.slots.len());
+        let slot = &mut st.slots[idx as usize];
+        match slot.stage {
+            Stage::Queued => {
+                slot.cancelled = true;
+                if shared.backend == Backend::IoUring {
+                    // Nobody may drive again soon: free the slot now
+                    // (and submit whatever else is queued).
+                    ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
                 }
             }
+            // A submission holds this lock from taking the SQE off
+            // the queue until the kernel has consumed it, so the
+            // kernel already holds its own reference to the file.
+            Stage::Submitted => slot.cancelled = true,
+            Stage::Done => st.release(idx, &mut trash, &mut wake),
+            Stage::Free => debug_assert!(false, "an op's slot is never free while it holds it"),
         }
+        drop(st);
         wake.into_iter().for_each(Waker::wake);
         drop(trash);
     }

@@ -161,8 +161,21 @@ pub(crate) fn wake_thread(shared: &Shared) {
 
 /// Hands every queued operation to the kernel. Caller holds the state lock.
 fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
+    if st.pending.is_empty() {
+        return;
+    }
+    // The queue is taken out of the state for the loop (`release` needs the
+    // state) and put back empty, keeping its allocation.
+    let mut queue = std::mem::take(&mut st.pending);
+    // One view of the SQ for the whole batch: it reads the kernel's head once
+    // and publishes the new tail once (on `sync`, or when dropped), not once
+    // per entry.
+    // SAFETY: the SQ is only touched under the state lock, which we hold, and
+    // this is the only view of it until it is dropped below (`flush` makes
+    // its own only after that).
+    let mut sq = unsafe { u.ring.submission_shared() };
     let mut n = 0u64;
-    while let Some(idx) = st.pending.pop_front() {
+    for idx in queue.drain(..) {
         debug_assert!((idx as usize) < st.slots.len());
         let slot = &mut st.slots[idx as usize];
         if slot.cancelled {
@@ -197,22 +210,24 @@ fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<Poo
         // its file descriptor later, on the worker, after a cancelled
         // caller may have closed it and reused the number.
         let e = e.user_data(u64::from(idx));
-        loop {
-            // SAFETY: the SQ is only touched under the state lock, which we
-            // hold. The SQE names the buffer owned by its slot (or the slot's
-            // arena buffer) and its file descriptor, which the caller's live
-            // future keeps open; a slot is freed only after its CQE is reaped
-            // (a dropped future only marks it cancelled, under this lock, so
-            // after the kernel has consumed the SQE: `flush` below runs before
-            // the lock is released).
-            if unsafe { u.ring.submission_shared().push(&e) }.is_ok() {
-                break;
-            }
-            // The SQ is full: hand it to the kernel and go on.
-            flush(shared, u);
+        // SAFETY: the SQ is only touched under the state lock, which we
+        // hold. The SQE names the buffer owned by its slot (or the slot's
+        // arena buffer) and its file descriptor, which the caller's live
+        // future keeps open; a slot is freed only after its CQE is reaped
+        // (a dropped future only marks it cancelled, under this lock, so
+        // after the kernel has consumed the SQE: the final `flush` below
+        // runs before the lock is released).
+        while unsafe { sq.push(&e) }.is_err() {
+            // The SQ is full: publish it, hand it to the kernel, and look at
+            // its head again.
+            sq.sync();
+            enter(shared, u);
+            sq.sync();
         }
         n += 1;
     }
+    drop(sq);
+    st.pending = queue;
     if n == 0 {
         return;
     }
@@ -230,14 +245,20 @@ fn flush(shared: &Shared, u: &Uring) {
         if unsafe { u.ring.submission_shared() }.is_empty() {
             return;
         }
-        Counters::add(&shared.counters.submit_calls, 1);
-        match u.ring.submit() {
-            Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
-                std::thread::yield_now()
-            }
-            Err(e) => panic!("bufpool-uring: io_uring_enter failed: {e}"),
+        enter(shared, u);
+    }
+}
+
+/// One submitting `io_uring_enter` for whatever the SQ holds. Caller holds
+/// the state lock.
+fn enter(shared: &Shared, u: &Uring) {
+    Counters::add(&shared.counters.submit_calls, 1);
+    match u.ring.submit() {
+        Ok(_) => {}
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
+            std::thread::yield_now()
         }
+        Err(e) => panic!("bufpool-uring: io_uring_enter failed: {e}"),
     }
 }
 

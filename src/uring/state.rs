@@ -303,8 +303,31 @@ impl State {
         self.group.slot_freed(wake);
     }
 
+    /// If slot `idx` is done, its result (with its buffer) and the slot
+    /// freed, in the common case only: no registered arena buffer to copy
+    /// back, nobody waiting for a slot (else `None`, as when not done: the
+    /// caller takes the general path, `release`).
+    #[inline]
+    pub(crate) fn take_done(&mut self, idx: u32) -> Option<io::Result<(usize, Option<PooledBuffer>)>> {
+        let slot = &mut self.slots[idx as usize];
+        // Relaxed: as in `Group::slot_freed`, ordered by the state lock the
+        // caller holds.
+        if slot.stage != Stage::Done || slot.spec.fixed.is_some() || self.group.waiting.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        // `finish` took the waker and closed the fd duplicate; a live future's
+        // slot is never cancelled.
+        debug_assert!(slot.waker.is_none() && slot.spec.owned.is_none() && !slot.cancelled);
+        let res = slot.result.take().expect("a done slot holds its result");
+        let buf = slot.buf.take();
+        slot.stage = Stage::Free;
+        self.free.push(idx);
+        Some(res.map(|n| (n, buf)))
+    }
+
     /// Records the final result of slot `idx`: wakes its future, or frees the
     /// slot if the future is gone.
+    #[inline]
     pub(crate) fn finish(
         &mut self,
         idx: u32,
