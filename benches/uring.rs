@@ -8,9 +8,10 @@
 //! whole process, from getrusage, so completion and worker threads count).
 //!
 //! `cargo bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`;
+//! `BENCH_ALIGN` builds the rings' pool with that buffer alignment;
 //! `BENCH_SHARDS` overrides the io_uring ring's shard count, `BENCH_WORKERS`
 //! tokio's worker threads (2); `BENCH_ONLY=ring|
-//! tokio|tokio1|pread|pread2` runs one method once, for profiling; `tokio1`
+//! tokio|tokio1|many|manytokio|pread|pread2` runs one method once, for profiling; `tokio1`
 //! is the ring under tokio's current-thread runtime).
 
 use bufpool::uring::{Backend, Ring};
@@ -84,6 +85,52 @@ fn ring_qd(ring: &Ring, file: &File, qd: usize, bs: usize, size: u64, deadline: 
             })
             .collect();
         workers.fold(0, |a, n| async move { a + n }).await
+    })
+}
+
+/// One task keeps `qd` reads in flight with `Ring::read_many` (`block_on`).
+fn ring_many(ring: &Ring, file: &File, qd: usize, deadline: Instant) -> u64 {
+    futures::executor::block_on(many_task(ring, file, qd, 0, deadline))
+}
+
+/// The reads of `ring_many`, stopping at `deadline`: returns how many.
+async fn many_task(ring: &Ring, file: &File, qd: usize, seed: u64, deadline: Instant) -> u64 {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut rng = Offsets(0x9E3779B97F4A7C15 ^ ((seed + 1) * 0x1234567));
+    let reads = std::iter::from_fn(|| (!stop.load(Ordering::Relaxed)).then(|| (rng.next(FILE_SIZE, BS as u64), BS)));
+    let mut stream = ring.read_many(file, reads, qd).unwrap();
+    let mut n = 0u64;
+    while let Some(r) = stream.next().await {
+        let (_, b) = r.unwrap();
+        black_box(b[0]);
+        n += 1;
+        if n % 64 == 0 && Instant::now() >= deadline {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+    n
+}
+
+/// `Ring::read_many` under tokio: one task per worker, `QD / workers` deep each.
+fn ring_many_tokio(
+    rt: &tokio::runtime::Runtime,
+    workers: usize,
+    ring: &Ring,
+    file: &Arc<File>,
+    deadline: Instant,
+) -> u64 {
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..workers)
+            .map(|t| {
+                let (ring, file) = (ring.clone(), file.clone());
+                tokio::spawn(async move { many_task(&ring, &file, QD / workers, t as u64, deadline).await })
+            })
+            .collect();
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap();
+        }
+        n
     })
 }
 
@@ -271,7 +318,10 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("64m");
     let file = Arc::new(make_file(&path, FILE_SIZE));
-    let pool = BufferPool::new();
+    let pool = match std::env::var("BENCH_ALIGN").ok().and_then(|s| s.parse().ok()) {
+        Some(a) => BufferPool::builder().alignment(a).build().unwrap(),
+        None => BufferPool::new(),
+    };
     let mut b = Ring::builder(&pool).entries(256);
     if let Some(n) = std::env::var("BENCH_SHARDS").ok().and_then(|s| s.parse().ok()) {
         b = b.shards(n);
@@ -286,6 +336,8 @@ fn main() {
     let names = [
         "Ring io_uring (block_on)",
         "Ring io_uring (tokio, 32 tasks)",
+        "Ring io_uring read_many (block_on, 1 task)",
+        "Ring io_uring read_many (tokio, 1 task per worker)",
         "Ring threads (block_on)",
         "tokio::fs seek+read (32 tasks)",
         "spawn_blocking(pread) (32 tasks)",
@@ -302,6 +354,8 @@ fn main() {
             "ring" => measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs),
             "pread" => measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs),
             "pread2" => measure(|d| pread_threads(&file, 2, d), secs),
+            "many" => measure(|d| ring_many(&uring, &file, QD, d), secs),
+            "manytokio" => measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs),
             "tokio1" => {
                 let rt1 = tokio::runtime::Builder::new_current_thread().build().unwrap();
                 measure(|d| ring_tokio(&rt1, &uring, &file, d), secs)
@@ -321,11 +375,13 @@ fn main() {
     for _ in 0..rounds {
         rows[0].samples.push(measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs));
         rows[1].samples.push(measure(|d| ring_tokio(&rt, &uring, &file, d), secs));
-        rows[2].samples.push(measure(|d| ring_qd(&threads, &file, QD, BS, FILE_SIZE, d, false), secs));
-        rows[3].samples.push(measure(|d| tokio_fs(&rt, &path, d), secs));
-        rows[4].samples.push(measure(|d| spawn_blocking_pread(&rt, &file, d), secs));
-        rows[5].samples.push(measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs));
-        rows[6].samples.push(measure(|d| pread_threads(&file, 2, d), secs));
+        rows[2].samples.push(measure(|d| ring_many(&uring, &file, QD, d), secs));
+        rows[3].samples.push(measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs));
+        rows[4].samples.push(measure(|d| ring_qd(&threads, &file, QD, BS, FILE_SIZE, d, false), secs));
+        rows[5].samples.push(measure(|d| tokio_fs(&rt, &path, d), secs));
+        rows[6].samples.push(measure(|d| spawn_blocking_pread(&rt, &file, d), secs));
+        rows[7].samples.push(measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs));
+        rows[8].samples.push(measure(|d| pread_threads(&file, 2, d), secs));
     }
     let s1 = uring.stats();
     table("4 KiB random reads, QD 32, 64 MiB file in page cache", &rows, BS);
@@ -339,13 +395,20 @@ fn main() {
         s1.max_batch
     );
     println!(
-        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio); per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio); tokio vs the 2-thread pread loop = {:.0}%; Ring threads / tokio::fs = {:.2}x",
-        ratio(&rows, names[0], names[3], false),
-        ratio(&rows, names[1], names[3], false),
-        100.0 * ratio(&rows, names[0], names[5], true),
-        100.0 * ratio(&rows, names[1], names[5], true),
-        100.0 * ratio(&rows, names[1], names[6], true),
-        ratio(&rows, names[2], names[3], false),
+        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio), {:.2}x (read_many block_on), {:.2}x (read_many tokio); \
+         per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio), {:.0}% (read_many block_on), {:.0}% (read_many tokio); \
+         tokio vs the 2-thread pread loop = {:.0}% (read_at), {:.0}% (read_many); Ring threads / tokio::fs = {:.2}x",
+        ratio(&rows, names[0], names[5], false),
+        ratio(&rows, names[1], names[5], false),
+        ratio(&rows, names[2], names[5], false),
+        ratio(&rows, names[3], names[5], false),
+        100.0 * ratio(&rows, names[0], names[7], true),
+        100.0 * ratio(&rows, names[1], names[7], true),
+        100.0 * ratio(&rows, names[2], names[7], true),
+        100.0 * ratio(&rows, names[3], names[7], true),
+        100.0 * ratio(&rows, names[1], names[8], true),
+        100.0 * ratio(&rows, names[3], names[8], true),
+        ratio(&rows, names[4], names[5], false),
     );
 
     // 2. Sequential 1 MiB reads.

@@ -48,6 +48,9 @@ pub(crate) struct Op<'a> {
     phase: Phase,
     /// The shard whose slot the operation holds (`Phase::InSlot`).
     shard: u32,
+    /// Do not wake the task after queueing: its owner (`ReadMany`) wakes it
+    /// once for all the operations it queues in one poll.
+    pub(crate) quiet: bool,
     /// The caller's file is borrowed for as long as the future lives.
     _file: PhantomData<&'a ()>,
 }
@@ -61,7 +64,18 @@ impl<'a> Op<'a> {
         len: usize,
         buf: Option<PooledBuffer>,
     ) -> Self {
-        Op { ring, kind, fd, offset, len, buf, phase: Phase::Start { ticket: None }, shard: 0, _file: PhantomData }
+        Op {
+            ring,
+            kind,
+            fd,
+            offset,
+            len,
+            buf,
+            phase: Phase::Start { ticket: None },
+            shard: 0,
+            quiet: false,
+            _file: PhantomData,
+        }
     }
 
     /// The shard of the slot held (before that: the first shard, which has
@@ -138,8 +152,10 @@ impl<'a> Op<'a> {
         drop(st);
         self.shard = k as u32;
         self.phase = Phase::InSlot(idx, false);
-        // Drive on the next poll: see `start`.
-        cx.waker().wake_by_ref();
+        // Drive on the next poll: see `start_slow`.
+        if !self.quiet {
+            cx.waker().wake_by_ref();
+        }
         true
     }
 
@@ -202,7 +218,7 @@ impl<'a> Op<'a> {
             }
         }
         let shared = self.shared();
-        if shared.backend == Backend::IoUring {
+        if shared.backend == Backend::IoUring && !self.quiet {
             // Drive on the next poll, after the executor has polled its other
             // ready futures: they queue their operations meanwhile, and one
             // io_uring_enter submits them all.
@@ -215,9 +231,7 @@ impl<'a> Op<'a> {
     /// wake-up we got and will not use is passed on.
     fn forget_ticket(&self, ticket: Option<u64>) {
         if let Some(t) = ticket {
-            if !self.group().leave(t) {
-                self.group().wake_next();
-            }
+            self.group().forget(t);
         }
     }
 
@@ -246,35 +260,9 @@ impl<'a> Op<'a> {
         owned: Option<OwnedFd>,
         buf: Option<PooledBuffer>,
     ) {
-        let shared = self.shared();
-        // A registered arena buffer, if one fits and is free (io_uring only).
-        let fixed = match (&shared.arena, self.kind) {
-            (Some(a), Kind::Read | Kind::Write) if self.len <= a.size() && self.len > 0 => st.arena_free.pop(),
-            _ => None,
-        };
-        if let (Some(i), Kind::Write, Some(b)) = (fixed, self.kind, buf.as_ref()) {
-            let a = shared.arena.as_ref().expect("fixed implies an arena");
-            // SAFETY: arena buffer `i` was just taken from the free list under
-            // the state lock, so no operation uses it; it is `a.size() >=
-            // self.len == b.len()` bytes long; `b` is a distinct allocation.
-            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), a.ptr(i), self.len) };
-        }
-        debug_assert!((idx as usize) < st.slots.len());
-        let slot: &mut Slot = &mut st.slots[idx as usize];
-        debug_assert_eq!(slot.stage, Stage::Free);
-        slot.spec = Spec { kind: self.kind, fd: self.fd, owned, offset: self.offset, len: self.len, done: 0, fixed };
-        slot.buf = buf;
-        // io_uring: no waker yet. The future woke itself and will be polled
-        // again; that poll stores its waker if the op is not done by then, so
-        // an op completed in the same batch costs no extra wake-up.
-        slot.waker = match shared.backend {
-            Backend::Threads => Some(cx.waker().clone()),
-            Backend::IoUring => None,
-        };
-        slot.cancelled = false;
-        slot.stage = Stage::Queued;
-        st.pending.push_back(idx);
-        shared.kick_locked(st);
+        let spec =
+            Spec { kind: self.kind, fd: self.fd, owned, offset: self.offset, len: self.len, done: 0, fixed: None };
+        self.shared().queue(st, idx, spec, buf, cx.waker());
     }
 
     /// Checks slot `idx` for a result; with io_uring, drives the ring first if
@@ -329,34 +317,19 @@ impl<'a> Op<'a> {
         if st.slots[idx as usize].stage != Stage::Done && shared.backend == Backend::IoUring {
             ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
         }
-        let slot = &mut st.slots[idx as usize];
-        if slot.stage != Stage::Done {
-            match &mut slot.waker {
-                Some(w) => w.clone_from(cx.waker()),
-                None => slot.waker = Some(cx.waker().clone()),
-            }
+        if st.slots[idx as usize].stage != Stage::Done {
+            st.slots[idx as usize].set_waker(cx.waker());
             drop(st);
             wake.into_iter().for_each(Waker::wake);
             drop(trash);
             return Poll::Pending;
         }
-        let res = slot.result.take().expect("a done slot holds its result");
-        let mut buf = slot.buf.take();
-        if let (Ok(n), Some(i), Kind::Read, Some(b)) = (&res, slot.spec.fixed, self.kind, buf.as_mut()) {
-            let a = shared.arena.as_ref().expect("fixed implies an arena");
-            debug_assert!(*n <= b.capacity() && *n <= a.size());
-            // SAFETY: the kernel finished writing arena buffer `i` (the slot
-            // is Done) and it is still reserved for this slot; `n` bytes were
-            // read into it, `n <= self.len <= b.capacity()`; distinct
-            // allocations.
-            unsafe { std::ptr::copy_nonoverlapping(a.ptr(i), b.as_mut_ptr(), *n) };
-        }
-        st.release(idx, &mut trash, &mut wake);
+        let res = st.take_result(idx, shared.arena.as_ref(), &mut trash, &mut wake);
         drop(st);
         self.phase = Phase::Finished;
         wake.into_iter().for_each(Waker::wake);
         drop(trash);
-        Poll::Ready(res.map(|n| (n, buf)))
+        Poll::Ready(res)
     }
 
     #[inline]
@@ -383,31 +356,7 @@ impl Op<'_> {
     /// The future is dropped holding slot `idx`.
     #[cold]
     fn cancel(&mut self, idx: u32) {
-        let shared = self.shared();
-        let mut trash = Vec::new();
-        let mut wake = Vec::new();
-        let mut st = shared.state.lock();
-        debug_assert!((idx as usize) < st.slots.len());
-        let slot = &mut st.slots[idx as usize];
-        match slot.stage {
-            Stage::Queued => {
-                slot.cancelled = true;
-                if shared.backend == Backend::IoUring {
-                    // Nobody may drive again soon: free the slot now
-                    // (and submit whatever else is queued).
-                    ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
-                }
-            }
-            // A submission holds this lock from taking the SQE off
-            // the queue until the kernel has consumed it, so the
-            // kernel already holds its own reference to the file.
-            Stage::Submitted => slot.cancelled = true,
-            Stage::Done => st.release(idx, &mut trash, &mut wake),
-            Stage::Free => debug_assert!(false, "an op's slot is never free while it holds it"),
-        }
-        drop(st);
-        wake.into_iter().for_each(Waker::wake);
-        drop(trash);
+        self.shared().cancel(idx);
     }
 }
 

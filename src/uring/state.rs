@@ -130,6 +130,15 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Stores `waker` for the slot's completion (reusing the old one's
+    /// allocation if it has one).
+    pub(crate) fn set_waker(&mut self, waker: &Waker) {
+        match &mut self.waker {
+            Some(w) => w.clone_from(waker),
+            None => self.waker = Some(waker.clone()),
+        }
+    }
+
     fn empty() -> Self {
         Slot {
             stage: Stage::Free,
@@ -210,6 +219,14 @@ impl Group {
         // Relaxed: under the `waiters` lock; see `register`.
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         true
+    }
+
+    /// Gives up `ticket` without taking a slot (an error, or a drop): a
+    /// wake-up for a slot it got and will not use is passed on.
+    pub(crate) fn forget(&self, ticket: u64) {
+        if !self.leave(ticket) {
+            self.wake_next();
+        }
     }
 
     /// Wakes the first waiter, if any.
@@ -325,6 +342,32 @@ impl State {
         Some(res.map(|n| (n, buf)))
     }
 
+    /// The result of done slot `idx`, with its buffer (copied back from the
+    /// slot's registered arena buffer, for a read that used one), and the
+    /// slot freed (see `release`).
+    pub(crate) fn take_result(
+        &mut self,
+        idx: u32,
+        arena: Option<&Arena>,
+        trash: &mut Vec<PooledBuffer>,
+        wake: &mut Vec<Waker>,
+    ) -> io::Result<(usize, Option<PooledBuffer>)> {
+        let slot = &mut self.slots[idx as usize];
+        debug_assert_eq!(slot.stage, Stage::Done);
+        let res = slot.result.take().expect("a done slot holds its result");
+        let mut buf = slot.buf.take();
+        if let (Ok(n), Some(i), Kind::Read, Some(b)) = (&res, slot.spec.fixed, slot.spec.kind, buf.as_mut()) {
+            let a = arena.expect("fixed implies an arena");
+            debug_assert!(*n <= b.capacity() && *n <= a.size());
+            // SAFETY: the kernel finished writing arena buffer `i` (the slot
+            // is Done) and it is still reserved for this slot; `n` bytes were
+            // read into it, `n <= len <= b.capacity()`; distinct allocations.
+            unsafe { std::ptr::copy_nonoverlapping(a.ptr(i), b.as_mut_ptr(), *n) };
+        }
+        self.release(idx, trash, wake);
+        res.map(|n| (n, buf))
+    }
+
     /// Records the final result of slot `idx`: wakes its future, or frees the
     /// slot if the future is gone.
     #[inline]
@@ -424,6 +467,70 @@ impl Shared {
             counters: Counters::default(),
             group,
         }
+    }
+
+    /// Fills free slot `idx` (just taken, under the state lock `st`) with
+    /// `spec` and `buf`, and queues it for the backend. `spec.fixed` is chosen
+    /// here: a registered arena buffer, if one fits and is free (a write's
+    /// bytes are copied into it now). The thread backend stores `waker` (its
+    /// worker wakes it); io_uring does not: the queuing task drives the ring
+    /// itself, and stores a waker only if its operation is not done then, so
+    /// an operation completed in its batch costs no wake-up.
+    pub(crate) fn queue(&self, st: &mut State, idx: u32, mut spec: Spec, buf: Option<PooledBuffer>, waker: &Waker) {
+        spec.fixed = match (&self.arena, spec.kind) {
+            (Some(a), Kind::Read | Kind::Write) if spec.len <= a.size() && spec.len > 0 => st.arena_free.pop(),
+            _ => None,
+        };
+        if let (Some(i), Kind::Write, Some(b)) = (spec.fixed, spec.kind, buf.as_ref()) {
+            let a = self.arena.as_ref().expect("fixed implies an arena");
+            // SAFETY: arena buffer `i` was just taken from the free list under
+            // the state lock, so no operation uses it; it is `a.size() >=
+            // spec.len == b.len()` bytes long; `b` is a distinct allocation.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), a.ptr(i), spec.len) };
+        }
+        debug_assert!((idx as usize) < st.slots.len());
+        let slot: &mut Slot = &mut st.slots[idx as usize];
+        debug_assert_eq!(slot.stage, Stage::Free);
+        slot.spec = spec;
+        slot.buf = buf;
+        slot.waker = match self.backend {
+            Backend::Threads => Some(waker.clone()),
+            Backend::IoUring => None,
+        };
+        slot.cancelled = false;
+        slot.stage = Stage::Queued;
+        st.pending.push_back(idx);
+        self.kick_locked(st);
+    }
+
+    /// The owner of slot `idx` is gone (a dropped future or stream): the slot
+    /// is freed now if it can be, else when its operation completes. Never
+    /// frees memory the kernel may still write to.
+    pub(crate) fn cancel(&self, idx: u32) {
+        let mut trash = Vec::new();
+        let mut wake = Vec::new();
+        let mut st = self.state.lock();
+        debug_assert!((idx as usize) < st.slots.len());
+        let slot = &mut st.slots[idx as usize];
+        match slot.stage {
+            Stage::Queued => {
+                slot.cancelled = true;
+                if self.backend == Backend::IoUring {
+                    // Nobody may drive again soon: free the slot now (and
+                    // submit whatever else is queued).
+                    crate::uring::ring::drive_locked(self, &mut st, &mut trash, &mut wake);
+                }
+            }
+            // A submission holds this lock from taking the SQE off the queue
+            // until the kernel has consumed it, so the kernel already holds
+            // its own reference to the file.
+            Stage::Submitted => slot.cancelled = true,
+            Stage::Done => st.release(idx, &mut trash, &mut wake),
+            Stage::Free => debug_assert!(false, "an owner's slot is never free while it holds it"),
+        }
+        drop(st);
+        wake.into_iter().for_each(Waker::wake);
+        drop(trash);
     }
 
     /// The raw result `res` as the backend should see it (see `Group::fault`).

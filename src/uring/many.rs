@@ -1,0 +1,318 @@
+//! [`ReadMany`]: one task keeps many reads of one file in flight and takes
+//! their results as a stream.
+//!
+//! With [`Ring::read_at`] each read is a future, and under `FuturesUnordered`
+//! or a multi-threaded runtime every read costs a wake-up, two polls and two
+//! trips through its slot's lock; at 4 KiB page-cache reads that costs as
+//! much as the ring's own work. `ReadMany` holds the slots itself:
+//!
+//! * each `poll_next` queues one read for each result handed out since (so a
+//!   buffer comes from the pool just after the caller dropped the last one,
+//!   and gets and drops alternate in the thread's cache), under one lock;
+//! * when it has no result left to hand out, it drives the ring once (one
+//!   `io_uring_enter` for every read queued), takes every finished result
+//!   under the same lock, and hands them out one per `poll_next`, with no
+//!   lock and no wake-up;
+//! * it yields to the executor once every `depth` results, so a task reading
+//!   from the page cache does not starve its neighbours.
+//!
+//! Each read is an ordinary operation in a slot of the ring: the same
+//! backpressure (at most `entries` in flight; a stream that finds no free
+//! slot and has nothing in flight waits in the ring's FIFO queue), batching,
+//! retries and cancellation (`Shared::cancel`) as the futures.
+
+use crate::uring::ring;
+use crate::uring::state::{Kind, Shared, Spec, Stage};
+use crate::uring::{sys, Backend, Counters, Ring};
+use crate::PooledBuffer;
+use futures_core::Stream;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// A read this stream holds a slot for.
+struct Held {
+    shard: u32,
+    idx: u32,
+    offset: u64,
+}
+
+/// A read taken from the caller's iterator, on its way into a slot.
+struct Start {
+    offset: u64,
+    len: usize,
+    buf: Option<PooledBuffer>,
+    owned: Option<OwnedFd>,
+}
+
+/// The stream of [`Ring::read_many`].
+///
+/// One item per requested read: its offset and its buffer (whose `len()` is
+/// the bytes read, short only at end of file), or its error. Items come in
+/// the order the reads complete; reads that complete together (a page-cache
+/// batch) come in the order they were asked for (per shard, when the ring's
+/// home shard was full and some went to another). At most `depth` reads are
+/// queued, in flight or finished and not yet handed out. Dropping the stream
+/// cancels the reads still in flight, as dropping their futures would: their
+/// buffers come back to the pool when the kernel is done with them.
+#[must_use = "streams do nothing unless polled"]
+pub struct ReadMany<'a, I> {
+    ring: &'a Ring,
+    fd: RawFd,
+    reads: I,
+    depth: usize,
+    /// Reads in slots (queued, in flight or done), oldest first.
+    held: VecDeque<Held>,
+    /// Results taken from their slots, not yet handed out.
+    ready: VecDeque<(u64, io::Result<PooledBuffer>)>,
+    /// Reads taken from `reads` that have not found a slot yet (they hold no
+    /// buffer while they wait).
+    waiting: VecDeque<(u64, usize)>,
+    /// Reads being queued in this poll (kept to reuse its allocation).
+    starts: Vec<Start>,
+    /// Our place in the ring's queue for a free slot.
+    ticket: Option<u64>,
+    /// Results handed out since the stream last returned `Pending`.
+    handed: usize,
+    /// The caller's file is borrowed for as long as the stream lives.
+    _file: PhantomData<&'a ()>,
+}
+
+impl<'a, I> ReadMany<'a, I> {
+    pub(crate) fn new(ring: &'a Ring, fd: RawFd, reads: I, depth: usize) -> Self {
+        debug_assert!(depth > 0);
+        let cap = depth.min(1024);
+        ReadMany {
+            ring,
+            fd,
+            reads,
+            depth,
+            held: VecDeque::with_capacity(cap),
+            ready: VecDeque::with_capacity(cap),
+            waiting: VecDeque::new(),
+            starts: Vec::with_capacity(cap),
+            ticket: None,
+            handed: 0,
+            _file: PhantomData,
+        }
+    }
+
+    /// Reads queued or in flight in the ring.
+    pub fn in_flight(&self) -> usize {
+        self.held.len()
+    }
+}
+
+impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
+    /// Queues reads until `depth` are held or ready (or the reads run out, or
+    /// no slot is free).
+    fn fill(&mut self, cx: &mut Context<'_>) {
+        let h = &*self.ring.handle;
+        let room = self.depth.saturating_sub(self.held.len() + self.ready.len());
+        // The reads and their buffers, taken outside any lock.
+        while self.starts.len() < room {
+            let Some((offset, len)) = self.waiting.pop_front().or_else(|| self.reads.next()) else { break };
+            let buf = match h.pool.try_get(len) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.ready.push_back((offset, Err(io::Error::new(io::ErrorKind::OutOfMemory, e))));
+                    continue;
+                }
+            };
+            // The thread backend's worker may run the call after we are gone:
+            // it gets its own descriptor.
+            let owned = match h.backend {
+                Backend::Threads => match sys::dup(self.fd) {
+                    Ok(fd) => Some(fd),
+                    Err(e) => {
+                        self.ready.push_back((offset, Err(e)));
+                        continue;
+                    }
+                },
+                Backend::IoUring => None,
+            };
+            self.starts.push(Start { offset, len, buf: Some(buf), owned });
+        }
+        if self.starts.is_empty() {
+            return;
+        }
+        let mut queued = self.queue(cx.waker());
+        if queued < self.starts.len() && self.held.is_empty() {
+            // No free slot anywhere and nothing of ours in flight to free
+            // one: wait in the ring's queue. Register first, then look once
+            // more: a slot freed after that look finds us registered.
+            let shared = &h.shards[0];
+            Counters::add(&shared.counters.slot_waits, u64::from(self.ticket.is_none()));
+            self.ticket = Some(h.group.register(self.ticket, cx.waker()));
+            queued += self.queue_from(queued, cx.waker());
+        }
+        if queued > 0 {
+            if let Some(t) = self.ticket.take() {
+                // If a releaser woke us (took us off the queue) for a slot we
+                // did not use, pass the wake-up on while free slots remain.
+                if !h.group.leave(t) && h.shards.iter().any(|s| !s.state.lock().free.is_empty()) {
+                    h.group.wake_next();
+                }
+            }
+        }
+        // The rest wait, without their buffers, oldest first.
+        for s in self.starts.drain(queued..).rev() {
+            self.waiting.push_front((s.offset, s.len));
+        }
+        self.starts.clear();
+    }
+
+    /// Queues `starts` into free slots, the home shard's first: how many.
+    fn queue(&mut self, waker: &Waker) -> usize {
+        self.queue_from(0, waker)
+    }
+
+    /// Queues `starts[from..]` into free slots: how many it queued.
+    fn queue_from(&mut self, from: usize, waker: &Waker) -> usize {
+        let h = &*self.ring.handle;
+        let n = h.shards.len();
+        let home = h.home();
+        let mut next = from;
+        for i in 0..n {
+            if next == self.starts.len() {
+                break;
+            }
+            let k = if i == 0 { home } else { (home + i) % n };
+            let shared: &Shared = &h.shards[k];
+            let mut st = shared.state.lock();
+            while next < self.starts.len() {
+                let Some(idx) = st.free.pop() else { break };
+                let s = &mut self.starts[next];
+                let spec = Spec {
+                    kind: Kind::Read,
+                    fd: self.fd,
+                    owned: s.owned.take(),
+                    offset: s.offset,
+                    len: s.len,
+                    done: 0,
+                    fixed: None,
+                };
+                shared.queue(&mut st, idx, spec, s.buf.take(), waker);
+                self.held.push_back(Held { shard: k as u32, idx, offset: s.offset });
+                next += 1;
+            }
+        }
+        next - from
+    }
+
+    /// Drives the ring for the reads we hold (io_uring) and moves every
+    /// finished one's result to `ready`, oldest first; the others keep our
+    /// waker, so their completion wakes us.
+    fn harvest(&mut self, cx: &mut Context<'_>) {
+        let Some(first) = self.held.front().map(|x| x.shard) else { return };
+        if self.held.iter().all(|x| x.shard == first) {
+            // The common case: every read in our home shard.
+            self.harvest_shard(first, cx);
+        } else {
+            let mut shards: Vec<u32> = self.held.iter().map(|x| x.shard).collect();
+            shards.sort_unstable();
+            shards.dedup();
+            for k in shards {
+                self.harvest_shard(k, cx);
+            }
+        }
+    }
+
+    /// `harvest` for the reads we hold in shard `k`, under its lock.
+    fn harvest_shard(&mut self, k: u32, cx: &mut Context<'_>) {
+        let shared: &Shared = &self.ring.handle.shards[k as usize];
+        let mut trash: Vec<PooledBuffer> = Vec::new();
+        let mut wake: Vec<Waker> = Vec::new();
+        let mut st = shared.state.lock();
+        if shared.backend == Backend::IoUring
+            && self.held.iter().any(|x| x.shard == k && st.slots[x.idx as usize].stage != Stage::Done)
+        {
+            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+        }
+        let ready = &mut self.ready;
+        self.held.retain(|x| {
+            if x.shard != k {
+                return true;
+            }
+            if st.slots[x.idx as usize].stage != Stage::Done {
+                st.slots[x.idx as usize].set_waker(cx.waker());
+                return true;
+            }
+            let r = match st.take_done(x.idx) {
+                Some(r) => r,
+                None => st.take_result(x.idx, shared.arena.as_ref(), &mut trash, &mut wake),
+            };
+            ready.push_back((x.offset, r.map(|(n, buf)| with_len(buf, n))));
+            false
+        });
+        drop(st);
+        wake.into_iter().for_each(Waker::wake);
+        drop(trash);
+    }
+}
+
+fn with_len(buf: Option<PooledBuffer>, n: usize) -> PooledBuffer {
+    let mut b = buf.expect("a read carries its buffer");
+    b.set_len(n);
+    b
+}
+
+impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
+    type Item = io::Result<(u64, PooledBuffer)>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.handed >= this.depth {
+            // Page-cache reads never make us wait: yield to the executor once
+            // every `depth` results, as a task awaiting futures would.
+            this.handed = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        this.fill(cx);
+        if this.ready.is_empty() && !this.held.is_empty() {
+            this.harvest(cx);
+        }
+        match this.ready.pop_front() {
+            Some((offset, r)) => {
+                this.handed += 1;
+                Poll::Ready(Some(r.map(|b| (offset, b))))
+            }
+            None if this.held.is_empty() && this.waiting.is_empty() && this.ticket.is_none() => Poll::Ready(None),
+            // Our reads' slots hold our waker, or the ring's queue does.
+            None => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (lo, hi) = self.reads.size_hint();
+        let n = self.held.len() + self.ready.len() + self.waiting.len();
+        (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
+    }
+}
+
+impl<I> Drop for ReadMany<'_, I> {
+    fn drop(&mut self) {
+        let h = &*self.ring.handle;
+        for x in self.held.drain(..) {
+            h.shards[x.shard as usize].cancel(x.idx);
+        }
+        if let Some(t) = self.ticket.take() {
+            h.group.forget(t);
+        }
+    }
+}
+
+impl<I> fmt::Debug for ReadMany<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadMany")
+            .field("depth", &self.depth)
+            .field("in_flight", &self.held.len())
+            .field("ready", &self.ready.len())
+            .finish()
+    }
+}
