@@ -224,3 +224,52 @@ fn a_page_cache_stream_yields_once_per_depth_results() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn registered_file_entries_are_reused_and_overflow_falls_back() {
+    let dir = scratch("many-files");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 1 << 20);
+    let data = std::fs::read(dir.join("f")).unwrap();
+    let ring = Ring::builder(&pool).entries(256).shards(1).build().unwrap();
+    if ring.backend() != bufpool::uring::Backend::IoUring {
+        eprintln!("io_uring unavailable here: nothing to test");
+        return;
+    }
+    let reads = |s: u64| (0..5u64).map(move |i| ((s * 5 + i) * 100, 100));
+    // One stream after another: each frees its table entry when dropped, so
+    // every read of every stream names its file through the table.
+    for s in 0..200 {
+        let got = collect(&ring, &file, &reads(s).collect::<Vec<_>>(), 4);
+        for (off, len) in reads(s) {
+            assert_eq!(got[&off], data[off as usize..off as usize + len]);
+        }
+    }
+    if ring.stats().registered_file_ops == 0 {
+        eprintln!("no sparse file tables (Linux < 5.19): plain descriptors only");
+        return;
+    }
+    assert_eq!(ring.stats().registered_file_ops, 1000);
+    // 70 streams at once on one shard: the table's 64 entries go to the
+    // first 64, the rest read through plain descriptors, all correctly.
+    let before = ring.stats().registered_file_ops;
+    let mut streams: Vec<_> = (0..70u64).map(|s| ring.read_many(&file, [(s * 4096, 4096)], 1).unwrap()).collect();
+    futures::executor::block_on(async {
+        for (s, st) in streams.iter_mut().enumerate() {
+            let (off, b) = st.next().await.unwrap().unwrap();
+            assert_eq!((off, &b[..]), (s as u64 * 4096, &data[s * 4096..(s + 1) * 4096]));
+        }
+    });
+    assert_eq!(ring.stats().registered_file_ops - before, 64);
+    drop(streams);
+    // All 64 entries came back.
+    let before = ring.stats().registered_file_ops;
+    let mut streams: Vec<_> = (0..64u64).map(|s| ring.read_many(&file, [(s, 1)], 1).unwrap()).collect();
+    futures::executor::block_on(async {
+        for st in &mut streams {
+            st.next().await.unwrap().unwrap();
+        }
+    });
+    assert_eq!(ring.stats().registered_file_ops - before, 64);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

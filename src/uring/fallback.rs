@@ -19,7 +19,7 @@ use std::task::Waker;
 /// Starts `threads` workers over a table of `entries` slots.
 pub(crate) fn start(entries: usize, threads: usize, group: Arc<Group>) -> io::Result<Arc<Shared>> {
     let kick = Kick::Condvar(Condvar::new());
-    let shared = Arc::new(Shared::new(entries, Backend::Threads, kick, None, group));
+    let shared = Arc::new(Shared::new(entries, Backend::Threads, kick, None, 0, group));
     for i in 0..threads.max(1) {
         let s = shared.clone();
         std::thread::Builder::new().name(format!("bufpool-io-{i}")).spawn(move || worker(&s))?;

@@ -41,6 +41,17 @@ struct Held {
     offset: u64,
 }
 
+/// Whether this stream's file is in a shard's registered file table.
+#[derive(Clone, Copy)]
+enum Reg {
+    /// Not asked yet.
+    Untried,
+    /// At this index, until the stream is dropped.
+    Fixed(u32),
+    /// No room, or no kernel support: plain descriptors.
+    Plain,
+}
+
 /// A read taken from the caller's iterator, on its way into a slot.
 struct Start {
     offset: u64,
@@ -76,6 +87,10 @@ pub struct ReadMany<'a, I> {
     starts: Vec<Start>,
     /// Our place in the ring's queue for a free slot.
     ticket: Option<u64>,
+    /// Per shard: our file's entry in its registered file table. The stream
+    /// borrows the file for its whole life, so the entry cannot outlive the
+    /// descriptor (`ring::register_file`); it is cleared on drop.
+    files: Vec<Reg>,
     /// Results handed out since the stream last returned `Pending`.
     handed: usize,
     /// The caller's file is borrowed for as long as the stream lives.
@@ -96,6 +111,7 @@ impl<'a, I> ReadMany<'a, I> {
             waiting: VecDeque::new(),
             starts: Vec::with_capacity(cap),
             ticket: None,
+            files: Vec::new(),
             handed: 0,
             _file: PhantomData,
         }
@@ -184,6 +200,21 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
             let k = if i == 0 { home } else { (home + i) % n };
             let shared: &Shared = &h.shards[k];
             let mut st = shared.state.lock();
+            let file = match h.backend {
+                Backend::IoUring => {
+                    if self.files.len() < n {
+                        self.files.resize(n, Reg::Untried);
+                    }
+                    if let Reg::Untried = self.files[k] {
+                        self.files[k] = ring::register_file(shared, &mut st, self.fd).map_or(Reg::Plain, Reg::Fixed);
+                    }
+                    match self.files[k] {
+                        Reg::Fixed(i) => Some(i),
+                        Reg::Untried | Reg::Plain => None,
+                    }
+                }
+                Backend::Threads => None,
+            };
             while next < self.starts.len() {
                 let Some(idx) = st.free.pop() else { break };
                 let s = &mut self.starts[next];
@@ -195,6 +226,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                     len: s.len,
                     done: 0,
                     fixed: None,
+                    file,
                 };
                 shared.queue(&mut st, idx, spec, s.buf.take(), waker);
                 self.held.push_back(Held { shard: k as u32, idx, offset: s.offset });
@@ -300,6 +332,13 @@ impl<I> Drop for ReadMany<'_, I> {
         let h = &*self.ring.handle;
         for x in self.held.drain(..) {
             h.shards[x.shard as usize].cancel(x.idx);
+        }
+        // Every read of ours is now cancelled or done (and never resubmitted):
+        // the file table entries can go.
+        for (k, r) in self.files.iter().enumerate() {
+            if let Reg::Fixed(i) = *r {
+                ring::unregister_file(&h.shards[k], i);
+            }
         }
         if let Some(t) = self.ticket.take() {
             h.group.forget(t);

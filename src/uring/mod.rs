@@ -406,6 +406,10 @@ pub struct RingStats {
     pub retries: u64,
     /// Operations that used a registered buffer (`READ_FIXED`/`WRITE_FIXED`).
     pub fixed_ops: u64,
+    /// Operations that named their file through the ring's registered file
+    /// table (reads of [`Ring::read_many`], which registers its file for as
+    /// long as it borrows it).
+    pub registered_file_ops: u64,
     /// The largest batch one `io_uring_enter` submitted.
     pub max_batch: u64,
     /// Operations that had to wait for a free slot (the ring was full).
@@ -581,6 +585,7 @@ impl Ring {
             s.wakeups += Counters::get(&c.wakeups);
             s.retries += Counters::get(&c.retries);
             s.fixed_ops += Counters::get(&c.fixed_ops);
+            s.registered_file_ops += Counters::get(&c.file_ops);
             s.max_batch = s.max_batch.max(Counters::get(&c.max_batch));
             s.slot_waits += Counters::get(&c.slot_waits);
         }

@@ -145,6 +145,7 @@ impl<'a> Op<'a> {
         slot.spec.offset = self.offset;
         slot.spec.len = self.len;
         slot.spec.done = 0;
+        slot.spec.file = None;
         slot.buf = buf;
         // No waker: see `enqueue`.
         slot.stage = Stage::Queued;
@@ -260,8 +261,16 @@ impl<'a> Op<'a> {
         owned: Option<OwnedFd>,
         buf: Option<PooledBuffer>,
     ) {
-        let spec =
-            Spec { kind: self.kind, fd: self.fd, owned, offset: self.offset, len: self.len, done: 0, fixed: None };
+        let spec = Spec {
+            kind: self.kind,
+            fd: self.fd,
+            owned,
+            offset: self.offset,
+            len: self.len,
+            done: 0,
+            fixed: None,
+            file: None,
+        };
         self.shared().queue(st, idx, spec, buf, cx.waker());
     }
 

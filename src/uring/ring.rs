@@ -50,7 +50,7 @@ use crate::uring::fixed::Arena;
 use crate::uring::state::{on_result, Counters, Group, Kick, Kind, Next, Shared, Stage, State, MAX_CHUNK};
 use crate::uring::Backend;
 use crate::{BufferPool, PooledBuffer};
-use io_uring::{opcode, types, IoUring, Probe};
+use io_uring::{opcode, squeue, types, IoUring, Probe};
 use parking_lot::Condvar;
 use std::io;
 use std::sync::Arc;
@@ -62,6 +62,10 @@ const WAKE: u64 = u64::MAX;
 
 /// `IORING_ENTER_GETEVENTS` from `<linux/io_uring.h>`.
 const ENTER_GETEVENTS: u32 = 1;
+
+/// Entries in each shard's registered file table: how many `ReadMany`
+/// streams can use it at once (more use plain descriptors).
+const FILES: u32 = 64;
 
 /// The io_uring parts of `Shared`.
 pub(crate) struct Uring {
@@ -108,8 +112,11 @@ pub(crate) fn start(
             }
         }
     }
+    // A sparse table of registered files (Linux 5.19+; none before), which
+    // `ReadMany` fills for the files it borrows.
+    let files = if ring.submitter().register_files_sparse(FILES).is_ok() { FILES } else { 0 };
     let uring = Uring { ring, cv: Condvar::new() };
-    let shared = Arc::new(Shared::new(entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena, group));
+    let shared = Arc::new(Shared::new(entries, Backend::IoUring, Kick::Uring(Box::new(uring)), arena, files, group));
     let s = shared.clone();
     std::thread::Builder::new().name("bufpool-uring".into()).spawn(move || completion_thread(&s))?;
     Ok(shared)
@@ -139,6 +146,38 @@ pub(crate) fn drive_locked(shared: &Shared, st: &mut State, trash: &mut Vec<Pool
     if st.in_flight > 0 && st.thread_idle {
         Counters::add(&shared.counters.wakeups, 1);
         u.cv.notify_one();
+    }
+}
+
+/// Registers `fd` in a free entry of the shard's file table (the caller
+/// holds the state lock `st`), so the kernel finds the file without taking a
+/// reference to it for every operation (`fget`/`fput`, which bounce between
+/// CPUs when several read one file). `None` if the table is full or the
+/// kernel refuses.
+///
+/// The caller must keep `fd` open until [`unregister_file`]: `ReadMany` holds
+/// a borrow of the file for its whole life. An operation resolves its file
+/// when it is issued, never later (no `IOSQE_ASYNC`, see `submit_queued`), so
+/// operations in flight when the entry is cleared keep the file they got.
+pub(crate) fn register_file(shared: &Shared, st: &mut State, fd: std::os::fd::RawFd) -> Option<u32> {
+    let i = st.files_free.pop()?;
+    match uring(shared).ring.submitter().register_files_update(i, &[fd]) {
+        Ok(1) => Some(i),
+        _ => {
+            st.files_free.push(i);
+            None
+        }
+    }
+}
+
+/// Clears entry `i` of the shard's file table and frees it; every operation
+/// that named it has been issued or cancelled (see `register_file`).
+pub(crate) fn unregister_file(shared: &Shared, i: u32) {
+    let mut st = shared.state.lock();
+    // -1 clears the entry. If even that fails the entry stays taken (and
+    // names a file that may close): it is never handed out again.
+    if uring(shared).ring.submitter().register_files_update(i, &[-1]).is_ok() {
+        st.files_free.push(i);
     }
 }
 
@@ -184,7 +223,9 @@ fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<Poo
         }
         slot.stage = Stage::Submitted;
         let sp = &slot.spec;
-        let fd = types::Fd(sp.fd);
+        // A registered file is named by its table index, with
+        // IOSQE_FIXED_FILE (added below).
+        let fd = types::Fd(sp.file.map_or(sp.fd, |i| i as i32));
         let chunk = (sp.len - sp.done).min(MAX_CHUNK) as u32;
         let off = sp.offset + sp.done as u64;
         let base = match (sp.fixed, &shared.arena, slot.buf.as_mut()) {
@@ -205,6 +246,12 @@ fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<Poo
         if sp.fixed.is_some() {
             Counters::add(&shared.counters.fixed_ops, 1);
         }
+        let e = if sp.file.is_some() {
+            Counters::add(&shared.counters.file_ops, 1);
+            e.flags(squeue::Flags::FIXED_FILE)
+        } else {
+            e
+        };
         // No IOSQE_ASYNC, even for large transfers (which would then copy
         // in parallel on io-wq workers): a forced-async request resolves
         // its file descriptor later, on the worker, after a cancelled

@@ -104,6 +104,10 @@ pub(crate) struct Spec {
     pub(crate) done: usize,
     /// Index of the registered arena buffer the kernel uses, if any.
     pub(crate) fixed: Option<u16>,
+    /// io_uring: the index of `fd` in the shard's registered file table, if
+    /// the owner registered it (`ReadMany`, for as long as it borrows the
+    /// file; see `ring::register_file`).
+    pub(crate) file: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +146,7 @@ impl Slot {
     fn empty() -> Self {
         Slot {
             stage: Stage::Free,
-            spec: Spec { kind: Kind::Fsync, fd: -1, owned: None, offset: 0, len: 0, done: 0, fixed: None },
+            spec: Spec { kind: Kind::Fsync, fd: -1, owned: None, offset: 0, len: 0, done: 0, fixed: None, file: None },
             buf: None,
             result: None,
             waker: None,
@@ -281,6 +285,9 @@ pub(crate) struct State {
     group: Arc<Group>,
     /// Free registered arena buffers.
     pub(crate) arena_free: Vec<u16>,
+    /// Free entries of the shard's registered file table (io_uring; empty if
+    /// the kernel has no sparse file tables).
+    pub(crate) files_free: Vec<u32>,
     /// io_uring: operations handed to the kernel whose completions have not
     /// been reaped yet.
     pub(crate) in_flight: usize,
@@ -413,6 +420,7 @@ pub(crate) struct Counters {
     pub(crate) wakeups: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) fixed_ops: AtomicU64,
+    pub(crate) file_ops: AtomicU64,
     pub(crate) max_batch: AtomicU64,
     pub(crate) slot_waits: AtomicU64,
 }
@@ -447,7 +455,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(entries: usize, backend: Backend, kick: Kick, arena: Option<Arena>, group: Arc<Group>) -> Self {
+    pub(crate) fn new(
+        entries: usize,
+        backend: Backend,
+        kick: Kick,
+        arena: Option<Arena>,
+        files: u32,
+        group: Arc<Group>,
+    ) -> Self {
         let arena_free = arena.as_ref().map_or(Vec::new(), |a| (0..a.len() as u16).rev().collect());
         Shared {
             state: CachePadded::new(Mutex::new(State {
@@ -456,6 +471,7 @@ impl Shared {
                 pending: VecDeque::with_capacity(entries),
                 group: group.clone(),
                 arena_free,
+                files_free: (0..files).rev().collect(),
                 in_flight: 0,
                 thread_idle: false,
                 idle_workers: 0,
