@@ -11,10 +11,10 @@
 //! `BENCH_ALIGN` builds the rings' pool with that buffer alignment;
 //! `BENCH_SHARDS` overrides the io_uring ring's shard count, `BENCH_WORKERS`
 //! tokio's worker threads (2); `BENCH_ONLY=ring|
-//! tokio|tokio1|many|manytokio|pread|pread2` runs one method once, for profiling; `tokio1`
+//! tokio|tokioreg|tokio1|many|manytokio|pread|pread2` runs one method once, for profiling; `tokio1`
 //! is the ring under tokio's current-thread runtime).
 
-use bufpool::uring::{Backend, Ring};
+use bufpool::uring::{Backend, RegisteredFile, Ring};
 use bufpool::BufferPool;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::fs::File;
@@ -132,6 +132,32 @@ fn ring_many_tokio(
         }
         n
     })
+}
+
+/// `ring_tokio` through a `RegisteredFile`: no per-read file lookup.
+fn ring_tokio_registered(rt: &tokio::runtime::Runtime, file: &Arc<RegisteredFile>, deadline: Instant) -> u64 {
+    let ops = Arc::new(AtomicU64::new(0));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..QD)
+            .map(|t| {
+                let (file, ops) = (file.clone(), ops.clone());
+                tokio::spawn(async move {
+                    let mut rng = Offsets(0x9E3779B97F4A7C15 ^ ((t as u64 + 1) * 0x1234567));
+                    let mut n = 0;
+                    while n % 64 != 0 || Instant::now() < deadline {
+                        let b = file.read_at(rng.next(FILE_SIZE, BS as u64), BS).await.unwrap();
+                        black_box(b[0]);
+                        n += 1;
+                    }
+                    ops.fetch_add(n, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    ops.load(Ordering::Relaxed)
 }
 
 fn ring_tokio(rt: &tokio::runtime::Runtime, ring: &Ring, file: &Arc<File>, deadline: Instant) -> u64 {
@@ -331,11 +357,13 @@ fn main() {
     println!("backend: {:?}, {} shards; {} rounds of {secs} s", uring.backend(), uring.shards(), rounds);
     let workers = std::env::var("BENCH_WORKERS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
+    let reg = Arc::new(uring.register(&*file).unwrap());
 
     // 1. 4 KiB random reads, QD 32, page cache.
     let names = [
         "Ring io_uring (block_on)",
         "Ring io_uring (tokio, 32 tasks)",
+        "Ring io_uring (tokio, 32 tasks, registered file)",
         "Ring io_uring read_many (block_on, 1 task)",
         "Ring io_uring read_many (tokio, 1 task per worker)",
         "Ring threads (block_on)",
@@ -355,6 +383,7 @@ fn main() {
             "pread" => measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs),
             "pread2" => measure(|d| pread_threads(&file, 2, d), secs),
             "many" => measure(|d| ring_many(&uring, &file, QD, d), secs),
+            "tokioreg" => measure(|d| ring_tokio_registered(&rt, &reg, d), secs),
             "manytokio" => measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs),
             "tokio1" => {
                 let rt1 = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -375,13 +404,14 @@ fn main() {
     for _ in 0..rounds {
         rows[0].samples.push(measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs));
         rows[1].samples.push(measure(|d| ring_tokio(&rt, &uring, &file, d), secs));
-        rows[2].samples.push(measure(|d| ring_many(&uring, &file, QD, d), secs));
-        rows[3].samples.push(measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs));
-        rows[4].samples.push(measure(|d| ring_qd(&threads, &file, QD, BS, FILE_SIZE, d, false), secs));
-        rows[5].samples.push(measure(|d| tokio_fs(&rt, &path, d), secs));
-        rows[6].samples.push(measure(|d| spawn_blocking_pread(&rt, &file, d), secs));
-        rows[7].samples.push(measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs));
-        rows[8].samples.push(measure(|d| pread_threads(&file, 2, d), secs));
+        rows[2].samples.push(measure(|d| ring_tokio_registered(&rt, &reg, d), secs));
+        rows[3].samples.push(measure(|d| ring_many(&uring, &file, QD, d), secs));
+        rows[4].samples.push(measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs));
+        rows[5].samples.push(measure(|d| ring_qd(&threads, &file, QD, BS, FILE_SIZE, d, false), secs));
+        rows[6].samples.push(measure(|d| tokio_fs(&rt, &path, d), secs));
+        rows[7].samples.push(measure(|d| spawn_blocking_pread(&rt, &file, d), secs));
+        rows[8].samples.push(measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs));
+        rows[9].samples.push(measure(|d| pread_threads(&file, 2, d), secs));
     }
     let s1 = uring.stats();
     table("4 KiB random reads, QD 32, 64 MiB file in page cache", &rows, BS);
@@ -395,20 +425,23 @@ fn main() {
         s1.max_batch
     );
     println!(
-        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio), {:.2}x (read_many block_on), {:.2}x (read_many tokio); \
-         per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio), {:.0}% (read_many block_on), {:.0}% (read_many tokio); \
-         tokio vs the 2-thread pread loop = {:.0}% (read_at), {:.0}% (read_many); Ring threads / tokio::fs = {:.2}x",
-        ratio(&rows, names[0], names[5], false),
-        ratio(&rows, names[1], names[5], false),
-        ratio(&rows, names[2], names[5], false),
-        ratio(&rows, names[3], names[5], false),
-        100.0 * ratio(&rows, names[0], names[7], true),
-        100.0 * ratio(&rows, names[1], names[7], true),
-        100.0 * ratio(&rows, names[2], names[7], true),
-        100.0 * ratio(&rows, names[3], names[7], true),
+        "ratios: Ring io_uring / tokio::fs ops/s = {:.2}x (block_on), {:.2}x (tokio), {:.2}x (tokio, registered), {:.2}x (read_many block_on), {:.2}x (read_many tokio); \
+         per CPU-second vs blocking pread loop = {:.0}% (block_on), {:.0}% (tokio), {:.0}% (tokio, registered), {:.0}% (read_many block_on), {:.0}% (read_many tokio); \
+         tokio vs the 2-thread pread loop = {:.0}% (read_at), {:.0}% (read_at, registered), {:.0}% (read_many); Ring threads / tokio::fs = {:.2}x",
+        ratio(&rows, names[0], names[6], false),
+        ratio(&rows, names[1], names[6], false),
+        ratio(&rows, names[2], names[6], false),
+        ratio(&rows, names[3], names[6], false),
+        ratio(&rows, names[4], names[6], false),
+        100.0 * ratio(&rows, names[0], names[8], true),
         100.0 * ratio(&rows, names[1], names[8], true),
+        100.0 * ratio(&rows, names[2], names[8], true),
         100.0 * ratio(&rows, names[3], names[8], true),
-        ratio(&rows, names[4], names[5], false),
+        100.0 * ratio(&rows, names[4], names[8], true),
+        100.0 * ratio(&rows, names[1], names[9], true),
+        100.0 * ratio(&rows, names[2], names[9], true),
+        100.0 * ratio(&rows, names[4], names[9], true),
+        ratio(&rows, names[5], names[6], false),
     );
 
     // 2. Sequential 1 MiB reads.
@@ -421,7 +454,7 @@ fn main() {
         rows2[2].samples.push(measure(|d| pread_loop(&file, mb, FILE_SIZE, d, true), secs));
     }
     table("Sequential 1 MiB reads, 64 MiB file in page cache", &rows2, mb);
-    drop((uring, threads));
+    drop((reg, uring, threads));
 
     // 3. Registered buffers: do they pay? Pinned pool, same ring size.
     let pinned = BufferPool::builder().pinned_memory(true).build().unwrap();

@@ -91,6 +91,8 @@ pub struct ReadMany<'a, I> {
     /// borrows the file for its whole life, so the entry cannot outlive the
     /// descriptor (`ring::register_file`); it is cleared on drop.
     files: Vec<Reg>,
+    /// The entries in `files` are ours to clear (not a `RegisteredFile`'s).
+    own_files: bool,
     /// Results handed out since the stream last returned `Pending`.
     handed: usize,
     /// The caller's file is borrowed for as long as the stream lives.
@@ -112,9 +114,18 @@ impl<'a, I> ReadMany<'a, I> {
             starts: Vec::with_capacity(cap),
             ticket: None,
             files: Vec::new(),
+            own_files: true,
             handed: 0,
             _file: PhantomData,
         }
+    }
+
+    /// Uses a `RegisteredFile`'s table entries (one per shard), which it
+    /// clears itself, after this stream is gone.
+    pub(crate) fn with_files(mut self, files: &[Option<u32>]) -> Self {
+        self.files = files.iter().map(|f| f.map_or(Reg::Plain, Reg::Fixed)).collect();
+        self.own_files = false;
+        self
     }
 
     /// Reads queued or in flight in the ring.
@@ -335,9 +346,11 @@ impl<I> Drop for ReadMany<'_, I> {
         }
         // Every read of ours is now cancelled or done (and never resubmitted):
         // the file table entries can go.
-        for (k, r) in self.files.iter().enumerate() {
-            if let Reg::Fixed(i) = *r {
-                ring::unregister_file(&h.shards[k], i);
+        if self.own_files {
+            for (k, r) in self.files.iter().enumerate() {
+                if let Reg::Fixed(i) = *r {
+                    ring::unregister_file(&h.shards[k], i);
+                }
             }
         }
         if let Some(t) = self.ticket.take() {

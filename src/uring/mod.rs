@@ -81,12 +81,14 @@ mod fallback;
 mod fixed;
 mod many;
 mod op;
+mod registered;
 mod ring;
 mod state;
 mod sys;
 
 pub use many::ReadMany;
 pub use op::{Fsync, ReadAt, WriteAt};
+pub use registered::RegisteredFile;
 
 use crate::{BufferPool, PooledBuffer};
 use op::Op;

@@ -51,6 +51,9 @@ pub(crate) struct Op<'a> {
     /// Do not wake the task after queueing: its owner (`ReadMany`) wakes it
     /// once for all the operations it queues in one poll.
     pub(crate) quiet: bool,
+    /// Per shard, the file's entry in its registered file table, if the
+    /// caller registered it (`RegisteredFile`, which outlives the future).
+    pub(crate) files: &'a [Option<u32>],
     /// The caller's file is borrowed for as long as the future lives.
     _file: PhantomData<&'a ()>,
 }
@@ -74,6 +77,7 @@ impl<'a> Op<'a> {
             phase: Phase::Start { ticket: None },
             shard: 0,
             quiet: false,
+            files: &[],
             _file: PhantomData,
         }
     }
@@ -145,7 +149,7 @@ impl<'a> Op<'a> {
         slot.spec.offset = self.offset;
         slot.spec.len = self.len;
         slot.spec.done = 0;
-        slot.spec.file = None;
+        slot.spec.file = self.files.get(k).copied().flatten();
         slot.buf = buf;
         // No waker: see `enqueue`.
         slot.stage = Stage::Queued;
@@ -269,7 +273,7 @@ impl<'a> Op<'a> {
             len: self.len,
             done: 0,
             fixed: None,
-            file: None,
+            file: self.files.get(self.shard as usize).copied().flatten(),
         };
         self.shared().queue(st, idx, spec, buf, cx.waker());
     }
