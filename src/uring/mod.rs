@@ -68,6 +68,13 @@
 //!
 //! # Performance
 //!
+//! * [`Ring::read_many`] is the cheapest way for one task to keep many reads in
+//!   flight: a [`Stream`](futures_core::Stream) of results, no wake-up per
+//!   read, one lock round trip per read plus one per batch.
+//! * [`Ring::register`] gives a [`RegisteredFile`]: the kernel then finds the
+//!   file by index instead of taking a reference per operation, which matters
+//!   when several threads work on one file.
+//!
 //! Reads served from the page cache complete inside the `io_uring_enter` that
 //! submits them, on the executor's thread, so a batch costs one system call and
 //! no context switch. On a single-threaded executor (`block_on`, smol, tokio's
