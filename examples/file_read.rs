@@ -10,7 +10,7 @@
 
 use bufpool::uring::Ring;
 use bufpool::BufferPool;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::StreamExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,16 +64,12 @@ fn main() -> std::io::Result<()> {
     for round in 0..3 {
         let t = Instant::now();
         let (bytes, sum) = futures::executor::block_on(async {
-            let mut next = 0u64;
-            let mut inflight = FuturesUnordered::new();
+            // One stream keeps QD reads in flight; results come as they complete.
+            let reads = (0..size).step_by(chunk).map(|off| (off, chunk));
+            let mut stream = ring.read_many(&file, reads, QD)?;
             let (mut bytes, mut sum) = (0u64, 0u64);
-            loop {
-                while inflight.len() < QD && next < size {
-                    inflight.push(ring.read_at(&file, next, chunk));
-                    next += chunk as u64;
-                }
-                let Some(r) = inflight.next().await else { break };
-                let buf = r?;
+            while let Some(r) = stream.next().await {
+                let (_offset, buf) = r?;
                 bytes += buf.len() as u64;
                 sum = sum.wrapping_add(buf.iter().step_by(4096).map(|&b| u64::from(b)).sum::<u64>());
             }
