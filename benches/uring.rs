@@ -134,43 +134,30 @@ fn ring_many_tokio(
     })
 }
 
-/// `ring_tokio` through a `RegisteredFile`: no per-read file lookup.
-fn ring_tokio_registered(rt: &tokio::runtime::Runtime, file: &Arc<RegisteredFile>, deadline: Instant) -> u64 {
+/// `QD` tokio tasks, each reading in a loop with `read_at`: through `reg`
+/// (a `RegisteredFile`) if given, else `ring` on `file`.
+fn ring_tokio(
+    rt: &tokio::runtime::Runtime,
+    ring: &Ring,
+    file: &Arc<File>,
+    reg: Option<&Arc<RegisteredFile>>,
+    deadline: Instant,
+) -> u64 {
     let ops = Arc::new(AtomicU64::new(0));
     rt.block_on(async {
         let tasks: Vec<_> = (0..QD)
             .map(|t| {
-                let (file, ops) = (file.clone(), ops.clone());
+                let (ring, file, reg, ops) = (ring.clone(), file.clone(), reg.cloned(), ops.clone());
                 tokio::spawn(async move {
                     let mut rng = Offsets(0x9E3779B97F4A7C15 ^ ((t as u64 + 1) * 0x1234567));
                     let mut n = 0;
                     while n % 64 != 0 || Instant::now() < deadline {
-                        let b = file.read_at(rng.next(FILE_SIZE, BS as u64), BS).await.unwrap();
-                        black_box(b[0]);
-                        n += 1;
-                    }
-                    ops.fetch_add(n, Ordering::Relaxed);
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-    ops.load(Ordering::Relaxed)
-}
-
-fn ring_tokio(rt: &tokio::runtime::Runtime, ring: &Ring, file: &Arc<File>, deadline: Instant) -> u64 {
-    let ops = Arc::new(AtomicU64::new(0));
-    rt.block_on(async {
-        let tasks: Vec<_> = (0..QD)
-            .map(|t| {
-                let (ring, file, ops) = (ring.clone(), file.clone(), ops.clone());
-                tokio::spawn(async move {
-                    let mut rng = Offsets(0x9E3779B97F4A7C15 ^ ((t as u64 + 1) * 0x1234567));
-                    let mut n = 0;
-                    while n % 64 != 0 || Instant::now() < deadline {
-                        let b = ring.read_at(&*file, rng.next(FILE_SIZE, BS as u64), BS).await.unwrap();
+                        let off = rng.next(FILE_SIZE, BS as u64);
+                        let b = match &reg {
+                            Some(reg) => reg.read_at(off, BS).await,
+                            None => ring.read_at(&*file, off, BS).await,
+                        }
+                        .unwrap();
                         black_box(b[0]);
                         n += 1;
                     }
@@ -383,13 +370,13 @@ fn main() {
             "pread" => measure(|d| pread_loop(&file, BS, FILE_SIZE, d, false), secs),
             "pread2" => measure(|d| pread_threads(&file, 2, d), secs),
             "many" => measure(|d| ring_many(&uring, &file, QD, d), secs),
-            "tokioreg" => measure(|d| ring_tokio_registered(&rt, &reg, d), secs),
+            "tokioreg" => measure(|d| ring_tokio(&rt, &uring, &file, Some(&reg), d), secs),
             "manytokio" => measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs),
             "tokio1" => {
                 let rt1 = tokio::runtime::Builder::new_current_thread().build().unwrap();
-                measure(|d| ring_tokio(&rt1, &uring, &file, d), secs)
+                measure(|d| ring_tokio(&rt1, &uring, &file, None, d), secs)
             }
-            _ => measure(|d| ring_tokio(&rt, &uring, &file, d), secs),
+            _ => measure(|d| ring_tokio(&rt, &uring, &file, None, d), secs),
         };
         let _ = d;
         println!(
@@ -403,8 +390,8 @@ fn main() {
     }
     for _ in 0..rounds {
         rows[0].samples.push(measure(|d| ring_qd(&uring, &file, QD, BS, FILE_SIZE, d, false), secs));
-        rows[1].samples.push(measure(|d| ring_tokio(&rt, &uring, &file, d), secs));
-        rows[2].samples.push(measure(|d| ring_tokio_registered(&rt, &reg, d), secs));
+        rows[1].samples.push(measure(|d| ring_tokio(&rt, &uring, &file, None, d), secs));
+        rows[2].samples.push(measure(|d| ring_tokio(&rt, &uring, &file, Some(&reg), d), secs));
         rows[3].samples.push(measure(|d| ring_many(&uring, &file, QD, d), secs));
         rows[4].samples.push(measure(|d| ring_many_tokio(&rt, workers, &uring, &file, d), secs));
         rows[5].samples.push(measure(|d| ring_qd(&threads, &file, QD, BS, FILE_SIZE, d, false), secs));
