@@ -100,8 +100,8 @@ async fn many_task(ring: &Ring, file: &File, qd: usize, seed: u64, deadline: Ins
     let reads = std::iter::from_fn(|| (!stop.load(Ordering::Relaxed)).then(|| (rng.next(FILE_SIZE, BS as u64), BS)));
     let mut stream = ring.read_many(file, reads, qd).unwrap();
     let mut n = 0u64;
-    while let Some(r) = stream.next().await {
-        let (_, b) = r.unwrap();
+    while let Some((_, r)) = stream.next().await {
+        let b = r.unwrap();
         black_box(b[0]);
         n += 1;
         if n % 64 == 0 && Instant::now() >= deadline {

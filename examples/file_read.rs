@@ -68,8 +68,8 @@ fn main() -> std::io::Result<()> {
             let reads = (0..size).step_by(chunk).map(|off| (off, chunk));
             let mut stream = ring.read_many(&file, reads, QD)?;
             let (mut bytes, mut sum) = (0u64, 0u64);
-            while let Some(r) = stream.next().await {
-                let (_offset, buf) = r?;
+            while let Some((_offset, r)) = stream.next().await {
+                let buf = r?;
                 bytes += buf.len() as u64;
                 sum = sum.wrapping_add(buf.iter().step_by(4096).map(|&b| u64::from(b)).sum::<u64>());
             }

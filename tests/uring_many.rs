@@ -21,8 +21,8 @@ fn collect(ring: &Ring, file: &std::fs::File, reads: &[(u64, usize)], depth: usi
     futures::executor::block_on(async {
         let mut s = ring.read_many(file, reads.iter().copied(), depth).unwrap();
         let mut got = HashMap::new();
-        while let Some(r) = s.next().await {
-            let (off, buf) = r.unwrap();
+        while let Some((off, r)) = s.next().await {
+            let buf = r.unwrap();
             assert!(got.insert(off, buf.to_vec()).is_none(), "offset {off} came back twice");
         }
         got
@@ -95,7 +95,8 @@ fn errors_are_items_and_the_stream_goes_on() {
         let errs = futures::executor::block_on(async {
             let mut s = ring.read_many(&d, (0..20).map(|i| (i * 10, 10)), 4).unwrap();
             let mut errs = 0;
-            while let Some(r) = s.next().await {
+            while let Some((off, r)) = s.next().await {
+                assert_eq!(off % 10, 0, "the error's offset comes with it");
                 let e = r.unwrap_err();
                 assert_eq!(e.raw_os_error(), Some(libc::EISDIR), "{e}");
                 errs += 1;
@@ -124,7 +125,7 @@ fn dropping_the_stream_mid_way_returns_every_buffer() {
                     let reads = (0..1000u64).map(|i| ((i * 4096 * 7) % (8 << 20), 64 << 10));
                     let mut s = ring.read_many(f, reads, 48).unwrap();
                     for _ in 0..take {
-                        s.next().await.unwrap().unwrap();
+                        s.next().await.unwrap().1.unwrap();
                     }
                     // Some reads queued, some in flight, some done.
                     drop(s);
@@ -159,8 +160,8 @@ fn streams_sharing_a_small_ring_all_finish() {
                         let reads = (0..n).map(move |i| (((i * 8 + t) * 4096) % (1 << 20), 4096));
                         let mut s = ring.read_many(&*file, reads, 32).unwrap();
                         let mut k = 0;
-                        while let Some(r) = s.next().await {
-                            assert_eq!(r.unwrap().1.len(), 4096);
+                        while let Some((_, r)) = s.next().await {
+                            assert_eq!(r.unwrap().len(), 4096);
                             k += 1;
                         }
                         k
@@ -201,7 +202,7 @@ fn a_page_cache_stream_yields_once_per_depth_results() {
         let t = std::time::Instant::now();
         loop {
             match Pin::new(&mut s).poll_next(&mut cx) {
-                Poll::Ready(Some(r)) => {
+                Poll::Ready(Some((_, r))) => {
                     r.unwrap();
                     items += 1;
                     since += 1;
@@ -256,7 +257,8 @@ fn registered_file_entries_are_reused_and_overflow_falls_back() {
     let mut streams: Vec<_> = (0..70u64).map(|s| ring.read_many(&file, [(s * 4096, 4096)], 1).unwrap()).collect();
     futures::executor::block_on(async {
         for (s, st) in streams.iter_mut().enumerate() {
-            let (off, b) = st.next().await.unwrap().unwrap();
+            let (off, b) = st.next().await.unwrap();
+            let b = b.unwrap();
             assert_eq!((off, &b[..]), (s as u64 * 4096, &data[s * 4096..(s + 1) * 4096]));
         }
     });
@@ -267,9 +269,125 @@ fn registered_file_entries_are_reused_and_overflow_falls_back() {
     let mut streams: Vec<_> = (0..64u64).map(|s| ring.read_many(&file, [(s, 1)], 1).unwrap()).collect();
     futures::executor::block_on(async {
         for st in &mut streams {
-            st.next().await.unwrap().unwrap();
+            st.next().await.unwrap().1.unwrap();
         }
     });
     assert_eq!(ring.stats().registered_file_ops - before, 64);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retried_reads_come_back_whole_with_a_registered_file_too() {
+    use bufpool::uring::Fault;
+    let dir = scratch("many-retry");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 1 << 20);
+    let data = std::fs::read(dir.join("f")).unwrap();
+    let faults: Vec<Fault> =
+        (0..40).map(|i| Fault::Errno(if i % 2 == 0 { libc::EAGAIN } else { libc::EINTR })).collect();
+    for fallback in [false, true] {
+        let ring = Ring::builder(&pool)
+            .entries(16)
+            .shards(1)
+            .force_fallback(fallback)
+            .inject_faults(faults.clone())
+            .build()
+            .unwrap();
+        let reg = ring.register(&file).unwrap();
+        let reads: Vec<(u64, usize)> = (0..50u64).map(|i| (i * 20_000, 3000)).collect();
+        let got = futures::executor::block_on(async {
+            let mut s = reg.read_many(reads.iter().copied(), 8).unwrap();
+            let mut got = HashMap::new();
+            while let Some((off, r)) = s.next().await {
+                got.insert(off, r.unwrap().to_vec());
+            }
+            got
+        });
+        for &(off, len) in &reads {
+            assert_eq!(got[&off], data[off as usize..off as usize + len], "{:?}: read at {off}", ring.backend());
+        }
+        let st = ring.stats();
+        assert_eq!(st.retries, 40, "{:?}", ring.backend());
+        if reg.is_registered() {
+            assert_eq!(st.registered_file_ops, 90, "50 reads and 40 resubmissions, all through the table");
+        }
+        drop(reg);
+        wait_quiescent(&pool);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_depth_far_beyond_the_ring_takes_one_buffer_per_read() {
+    let dir = scratch("many-deep");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 4 << 20);
+    for ring in rings(&pool, 8) {
+        let before = pool.stats().gets;
+        let n = scale(200) as u64;
+        let reads = (0..n).map(|i| ((i * (256 << 10)) % (4 << 20), 256 << 10));
+        let got = futures::executor::block_on(async {
+            let mut s = ring.read_many(&file, reads, 1000).unwrap();
+            let mut k = 0;
+            while let Some((_, r)) = s.next().await {
+                assert_eq!(r.unwrap().len(), 256 << 10);
+                k += 1;
+            }
+            k
+        });
+        assert_eq!(got, n);
+        // Reads that find no slot wait without a buffer: no buffer is taken
+        // and given back for them on every poll.
+        let gets = pool.stats().gets - before;
+        assert!(gets <= n + 8, "{:?}: {gets} buffers taken for {n} reads", ring.backend());
+        wait_quiescent(&pool);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn failing_reads_count_against_depth() {
+    let dir = scratch("many-fail");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 100);
+    for ring in rings(&pool, 8) {
+        // Every read asks for more than any buffer may hold: each fails
+        // before it is queued. The stream must not drain the iterator to
+        // collect errors.
+        let pulled = std::cell::Cell::new(0usize);
+        let reads = std::iter::repeat_n((0u64, usize::MAX), 1_000_000).inspect(|_| pulled.set(pulled.get() + 1));
+        let mut s = ring.read_many(&file, reads, 4).unwrap();
+        futures::executor::block_on(async {
+            for _ in 0..10 {
+                let (off, r) = s.next().await.unwrap();
+                assert_eq!(off, 0);
+                assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+            }
+        });
+        assert!(pulled.get() <= 14, "{:?}: the stream pulled {} reads for 10 results", ring.backend(), pulled.get());
+        assert_eq!(s.size_hint().0, 1_000_000 - 10, "every read not handed out is still counted");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dropping_a_stream_never_submits_its_queued_reads() {
+    let dir = scratch("many-dropq");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 1 << 20);
+    let ring = Ring::builder(&pool).entries(64).shards(1).build().unwrap();
+    let mut s = ring.read_many(&file, (0..100u64).map(|i| (i * 4096, 4096)), 32).unwrap();
+    futures::executor::block_on(async {
+        // The first result drives a batch of 32; each later one queues a
+        // read (submitted only when the batch runs out).
+        for _ in 0..11 {
+            s.next().await.unwrap().1.unwrap();
+        }
+    });
+    assert_eq!(s.in_flight(), 10, "ten reads queued, none submitted yet");
+    let ops = ring.stats().ops;
+    drop(s);
+    assert_eq!(ring.stats().ops, ops, "dropping the stream submitted its own queued reads");
+    wait_quiescent(&pool);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -44,8 +44,8 @@ fn every_operation_works_and_outlives_the_callers_descriptor() {
             reg.fsync().await.unwrap();
             let mut s = reg.read_many((0..10u64).map(|i| (i * 500, 500)), 4).unwrap();
             let mut k = 0;
-            while let Some(r) = s.next().await {
-                let (off, b) = r.unwrap();
+            while let Some((off, r)) = s.next().await {
+                let b = r.unwrap();
                 let mut want = data[off as usize..off as usize + 500].to_vec();
                 if off == 1000 {
                     want[..5].copy_from_slice(b"hello");

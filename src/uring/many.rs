@@ -29,6 +29,7 @@ use futures_core::Stream;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::iter::Fuse;
 use std::marker::PhantomData;
 use std::os::fd::{OwnedFd, RawFd};
 use std::pin::Pin;
@@ -62,8 +63,8 @@ struct Start {
 
 /// The stream of [`Ring::read_many`].
 ///
-/// One item per requested read: its offset and its buffer (whose `len()` is
-/// the bytes read, short only at end of file), or its error. Items come in
+/// One item per requested read: its offset, and its buffer (whose `len()` is
+/// the bytes read, short only at end of file) or its error. Items come in
 /// the order the reads complete; reads that complete together (a page-cache
 /// batch) come in the order they were asked for (per shard, when the ring's
 /// home shard was full and some went to another). At most `depth` reads are
@@ -74,7 +75,8 @@ struct Start {
 pub struct ReadMany<'a, I> {
     ring: &'a Ring,
     fd: RawFd,
-    reads: I,
+    /// Fused: once it ends, the stream ends (after its reads in flight).
+    reads: Fuse<I>,
     depth: usize,
     /// Reads in slots (queued, in flight or done), oldest first.
     held: VecDeque<Held>,
@@ -93,20 +95,23 @@ pub struct ReadMany<'a, I> {
     files: Vec<Reg>,
     /// The entries in `files` are ours to clear (not a `RegisteredFile`'s).
     own_files: bool,
-    /// Results handed out since the stream last returned `Pending`.
+    /// Results handed out since the stream last yielded (every `depth`).
     handed: usize,
+    /// The last `fill` found no free slot for some reads: take one read at a
+    /// time until one fits again, rather than a buffer for each of them.
+    starved: bool,
     /// The caller's file is borrowed for as long as the stream lives.
     _file: PhantomData<&'a ()>,
 }
 
-impl<'a, I> ReadMany<'a, I> {
+impl<'a, I: Iterator> ReadMany<'a, I> {
     pub(crate) fn new(ring: &'a Ring, fd: RawFd, reads: I, depth: usize) -> Self {
         debug_assert!(depth > 0);
         let cap = depth.min(1024);
         ReadMany {
             ring,
             fd,
-            reads,
+            reads: reads.fuse(),
             depth,
             held: VecDeque::with_capacity(cap),
             ready: VecDeque::with_capacity(cap),
@@ -116,6 +121,7 @@ impl<'a, I> ReadMany<'a, I> {
             files: Vec::new(),
             own_files: true,
             handed: 0,
+            starved: false,
             _file: PhantomData,
         }
     }
@@ -128,7 +134,8 @@ impl<'a, I> ReadMany<'a, I> {
         self
     }
 
-    /// Reads queued or in flight in the ring.
+    /// Reads holding a slot of the ring: queued, in flight, or finished and
+    /// not yet taken from the slot.
     pub fn in_flight(&self) -> usize {
         self.held.len()
     }
@@ -139,14 +146,23 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
     /// no slot is free).
     fn fill(&mut self, cx: &mut Context<'_>) {
         let h = &*self.ring.handle;
-        let room = self.depth.saturating_sub(self.held.len() + self.ready.len());
-        // The reads and their buffers, taken outside any lock.
-        while self.starts.len() < room {
+        // Room: `depth` counts reads in slots and results not handed out;
+        // never more than the ring could take; one at a time while starved.
+        let mut room = self.depth.saturating_sub(self.held.len() + self.ready.len());
+        room = room.min(h.entries.saturating_sub(self.held.len()));
+        if self.starved {
+            room = room.min(1);
+        }
+        // The reads and their buffers, taken outside any lock. A read that
+        // fails here (no memory, no descriptor) is a result: it counts.
+        let mut failed = 0;
+        while self.starts.len() + failed < room {
             let Some((offset, len)) = self.waiting.pop_front().or_else(|| self.reads.next()) else { break };
             let buf = match h.pool.try_get(len) {
                 Ok(b) => b,
                 Err(e) => {
-                    self.ready.push_back((offset, Err(io::Error::new(io::ErrorKind::OutOfMemory, e))));
+                    self.ready.push_back((offset, Err(e.into())));
+                    failed += 1;
                     continue;
                 }
             };
@@ -157,6 +173,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                     Ok(fd) => Some(fd),
                     Err(e) => {
                         self.ready.push_back((offset, Err(e)));
+                        failed += 1;
                         continue;
                     }
                 },
@@ -186,6 +203,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                 }
             }
         }
+        self.starved = queued < self.starts.len();
         // The rest wait, without their buffers, oldest first.
         for s in self.starts.drain(queued..).rev() {
             self.waiting.push_front((s.offset, s.len));
@@ -211,6 +229,9 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
             let k = if i == 0 { home } else { (home + i) % n };
             let shared: &Shared = &h.shards[k];
             let mut st = shared.state.lock();
+            if st.free.is_empty() {
+                continue;
+            }
             let file = match h.backend {
                 Backend::IoUring => {
                     if self.files.len() < n {
@@ -305,7 +326,7 @@ fn with_len(buf: Option<PooledBuffer>, n: usize) -> PooledBuffer {
 }
 
 impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
-    type Item = io::Result<(u64, PooledBuffer)>;
+    type Item = (u64, io::Result<PooledBuffer>);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -321,9 +342,9 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
             this.harvest(cx);
         }
         match this.ready.pop_front() {
-            Some((offset, r)) => {
+            Some(item) => {
                 this.handed += 1;
-                Poll::Ready(Some(r.map(|b| (offset, b))))
+                Poll::Ready(Some(item))
             }
             None if this.held.is_empty() && this.waiting.is_empty() && this.ticket.is_none() => Poll::Ready(None),
             // Our reads' slots hold our waker, or the ring's queue does.
@@ -341,8 +362,13 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
 impl<I> Drop for ReadMany<'_, I> {
     fn drop(&mut self) {
         let h = &*self.ring.handle;
-        for x in self.held.drain(..) {
-            h.shards[x.shard as usize].cancel(x.idx);
+        // Per shard, every slot at once: cancelling them one by one would
+        // make each cancellation's drive submit the stream's other queued
+        // reads.
+        while let Some(k) = self.held.front().map(|x| x.shard) {
+            let idxs: Vec<u32> = self.held.iter().filter(|x| x.shard == k).map(|x| x.idx).collect();
+            self.held.retain(|x| x.shard != k);
+            h.shards[k as usize].cancel(&idxs);
         }
         // Every read of ours is now cancelled or done (and never resubmitted):
         // the file table entries can go.

@@ -70,7 +70,7 @@
 //!
 //! * [`Ring::read_many`] is the cheapest way for one task to keep many reads in
 //!   flight: a [`Stream`](futures_core::Stream) of results, no wake-up per
-//!   read, one lock round trip per read plus one per batch.
+//!   read, about one lock round trip per read.
 //! * [`Ring::register`] gives a [`RegisteredFile`]: the kernel then finds the
 //!   file by index instead of taking a reference per operation, which matters
 //!   when several threads work on one file.
@@ -416,8 +416,9 @@ pub struct RingStats {
     /// Operations that used a registered buffer (`READ_FIXED`/`WRITE_FIXED`).
     pub fixed_ops: u64,
     /// Operations that named their file through the ring's registered file
-    /// table (reads of [`Ring::read_many`], which registers its file for as
-    /// long as it borrows it).
+    /// table: those of a [`RegisteredFile`], and reads of
+    /// [`Ring::read_many`] (which registers its file for as long as it
+    /// borrows it).
     pub registered_file_ops: u64,
     /// The largest batch one `io_uring_enter` submitted.
     pub max_batch: u64,
@@ -473,7 +474,8 @@ impl Ring {
     }
 
     /// Reads many ranges of one file, keeping up to `depth` in flight from one
-    /// task, and yields each read's offset and buffer as it completes (a
+    /// task, and yields each read's offset with its buffer (or error) as it
+    /// completes (a
     /// [`Stream`](futures_core::Stream)). Each read is an ordinary operation
     /// (the ring's backpressure, batching and cancellation apply), but the
     /// task is woken once per batch, not once per read: at 4 KiB page-cache
@@ -493,8 +495,8 @@ impl Ring {
     /// let mut total = 0;
     /// futures::executor::block_on(async {
     ///     let mut stream = ring.read_many(&file, reads, 32)?;
-    ///     while let Some(r) = stream.next().await {
-    ///         let (offset, buf) = r?;
+    ///     while let Some((offset, r)) = stream.next().await {
+    ///         let buf = r?;
     ///         assert_eq!(buf.len(), 8, "read at {offset}");
     ///         total += buf.len();
     ///     }

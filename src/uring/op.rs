@@ -48,9 +48,6 @@ pub(crate) struct Op<'a> {
     phase: Phase,
     /// The shard whose slot the operation holds (`Phase::InSlot`).
     shard: u32,
-    /// Do not wake the task after queueing: its owner (`ReadMany`) wakes it
-    /// once for all the operations it queues in one poll.
-    pub(crate) quiet: bool,
     /// Per shard, the file's entry in its registered file table, if the
     /// caller registered it (`RegisteredFile`, which outlives the future).
     pub(crate) files: &'a [Option<u32>],
@@ -76,7 +73,6 @@ impl<'a> Op<'a> {
             buf,
             phase: Phase::Start { ticket: None },
             shard: 0,
-            quiet: false,
             files: &[],
             _file: PhantomData,
         }
@@ -158,9 +154,7 @@ impl<'a> Op<'a> {
         self.shard = k as u32;
         self.phase = Phase::InSlot(idx, false);
         // Drive on the next poll: see `start_slow`.
-        if !self.quiet {
-            cx.waker().wake_by_ref();
-        }
+        cx.waker().wake_by_ref();
         true
     }
 
@@ -223,7 +217,7 @@ impl<'a> Op<'a> {
             }
         }
         let shared = self.shared();
-        if shared.backend == Backend::IoUring && !self.quiet {
+        if shared.backend == Backend::IoUring {
             // Drive on the next poll, after the executor has polled its other
             // ready futures: they queue their operations meanwhile, and one
             // io_uring_enter submits them all.
@@ -369,7 +363,7 @@ impl Op<'_> {
     /// The future is dropped holding slot `idx`.
     #[cold]
     fn cancel(&mut self, idx: u32) {
-        self.shared().cancel(idx);
+        self.shared().cancel(&[idx]);
     }
 }
 

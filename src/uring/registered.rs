@@ -8,12 +8,15 @@
 //! from two CPUs, `docs/benchmarks.md`). A registered file is named by its
 //! index in the ring's file table instead.
 //!
-//! The handle owns a duplicate of the descriptor, so the table entry can
-//! never name a closed (or reused) descriptor: entries are cleared when the
-//! handle drops, which is after every future or stream borrowing it. An
+//! A table entry holds the kernel's own reference to the file; what must not
+//! happen is an operation naming an entry after it was cleared and given to
+//! another file. Entries are cleared when the handle drops, which is after
+//! every future or stream borrowing it: their operations are done, or
+//! cancelled and then either freed unsubmitted or already issued, and an
 //! operation resolves its file when it is issued (the ring never forces
-//! `IOSQE_ASYNC`), so a cancelled operation still in flight keeps the file it
-//! got.
+//! `IOSQE_ASYNC`). (Leaking a future with `mem::forget` while it is queued
+//! defeats this, as it defeats the same argument for plain descriptor
+//! numbers: the leaked operation is submitted by the next driver.)
 
 use crate::uring::many::ReadMany;
 use crate::uring::op::Op;

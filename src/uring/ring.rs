@@ -63,8 +63,9 @@ const WAKE: u64 = u64::MAX;
 /// `IORING_ENTER_GETEVENTS` from `<linux/io_uring.h>`.
 const ENTER_GETEVENTS: u32 = 1;
 
-/// Entries in each shard's registered file table: how many `ReadMany`
-/// streams can use it at once (more use plain descriptors).
+/// Entries in each shard's registered file table: how many files it holds at
+/// once (each `RegisteredFile` takes one in every shard, each `ReadMany`
+/// stream one in each shard it queues in; more use plain descriptors).
 const FILES: u32 = 64;
 
 /// The io_uring parts of `Shared`.
@@ -155,10 +156,13 @@ pub(crate) fn drive_locked(shared: &Shared, st: &mut State, trash: &mut Vec<Pool
 /// CPUs when several read one file). `None` if the table is full or the
 /// kernel refuses.
 ///
-/// The caller must keep `fd` open until [`unregister_file`]: `ReadMany` holds
-/// a borrow of the file for its whole life. An operation resolves its file
-/// when it is issued, never later (no `IOSQE_ASYNC`, see `submit_queued`), so
-/// operations in flight when the entry is cleared keep the file they got.
+/// The entry holds the kernel's own reference to the file, so closing `fd`
+/// does not invalidate it; the hazard is the index: once the entry is
+/// cleared and handed to another file, an operation still naming it would
+/// reach that file. So the caller clears it ([`unregister_file`]) only when
+/// every operation naming it is done or cancelled; a cancelled one is either
+/// freed unsubmitted or already issued, and an operation resolves its file
+/// when it is issued, never later (no `IOSQE_ASYNC`, see `submit_queued`).
 pub(crate) fn register_file(shared: &Shared, st: &mut State, fd: std::os::fd::RawFd) -> Option<u32> {
     let i = st.files_free.pop()?;
     match uring(shared).ring.submitter().register_files_update(i, &[fd]) {
@@ -174,8 +178,9 @@ pub(crate) fn register_file(shared: &Shared, st: &mut State, fd: std::os::fd::Ra
 /// that named it has been issued or cancelled (see `register_file`).
 pub(crate) fn unregister_file(shared: &Shared, i: u32) {
     let mut st = shared.state.lock();
-    // -1 clears the entry. If even that fails the entry stays taken (and
-    // names a file that may close): it is never handed out again.
+    // -1 clears the entry. If even that fails the entry stays taken (its
+    // file stays open in the kernel until the ring closes): it is never
+    // handed out again.
     if uring(shared).ring.submitter().register_files_update(i, &[-1]).is_ok() {
         st.files_free.push(i);
     }

@@ -105,8 +105,8 @@ pub(crate) struct Spec {
     /// Index of the registered arena buffer the kernel uses, if any.
     pub(crate) fixed: Option<u16>,
     /// io_uring: the index of `fd` in the shard's registered file table, if
-    /// the owner registered it (`ReadMany`, for as long as it borrows the
-    /// file; see `ring::register_file`).
+    /// the owner registered it (a `RegisteredFile`, or a `ReadMany` for as
+    /// long as it borrows the file; see `ring::register_file`).
     pub(crate) file: Option<u32>,
 }
 
@@ -519,30 +519,34 @@ impl Shared {
         self.kick_locked(st);
     }
 
-    /// The owner of slot `idx` is gone (a dropped future or stream): the slot
-    /// is freed now if it can be, else when its operation completes. Never
-    /// frees memory the kernel may still write to.
-    pub(crate) fn cancel(&self, idx: u32) {
+    /// The owner of slots `idxs` is gone (a dropped future or stream): each
+    /// slot is freed now if it can be, else when its operation completes.
+    /// Never frees memory the kernel may still write to.
+    pub(crate) fn cancel(&self, idxs: &[u32]) {
         let mut trash = Vec::new();
         let mut wake = Vec::new();
         let mut st = self.state.lock();
-        debug_assert!((idx as usize) < st.slots.len());
-        let slot = &mut st.slots[idx as usize];
-        match slot.stage {
-            Stage::Queued => {
-                slot.cancelled = true;
-                if self.backend == Backend::IoUring {
-                    // Nobody may drive again soon: free the slot now (and
-                    // submit whatever else is queued).
-                    crate::uring::ring::drive_locked(self, &mut st, &mut trash, &mut wake);
+        let mut queued = false;
+        for &idx in idxs {
+            debug_assert!((idx as usize) < st.slots.len());
+            let slot = &mut st.slots[idx as usize];
+            match slot.stage {
+                Stage::Queued => {
+                    slot.cancelled = true;
+                    queued = true;
                 }
+                // A submission holds this lock from taking the SQE off the
+                // queue until the kernel has consumed it, so the kernel
+                // already holds its own reference to the file.
+                Stage::Submitted => slot.cancelled = true,
+                Stage::Done => st.release(idx, &mut trash, &mut wake),
+                Stage::Free => debug_assert!(false, "an owner's slot is never free while it holds it"),
             }
-            // A submission holds this lock from taking the SQE off the queue
-            // until the kernel has consumed it, so the kernel already holds
-            // its own reference to the file.
-            Stage::Submitted => slot.cancelled = true,
-            Stage::Done => st.release(idx, &mut trash, &mut wake),
-            Stage::Free => debug_assert!(false, "an owner's slot is never free while it holds it"),
+        }
+        if queued && self.backend == Backend::IoUring {
+            // Nobody may drive again soon: free the cancelled slots now
+            // (without submitting them), and submit whatever else is queued.
+            crate::uring::ring::drive_locked(self, &mut st, &mut trash, &mut wake);
         }
         drop(st);
         wake.into_iter().for_each(Waker::wake);
