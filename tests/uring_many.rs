@@ -391,3 +391,15 @@ fn dropping_a_stream_never_submits_its_queued_reads() {
     wait_quiescent(&pool);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_absurd_read_at_is_invalid_input_like_in_read_many() {
+    let dir = scratch("absurd");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 100);
+    for ring in rings(&pool, 8) {
+        let e = futures::executor::block_on(ring.read_at(&file, 0, usize::MAX)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{:?}: {e}", ring.backend());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

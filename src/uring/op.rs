@@ -242,9 +242,7 @@ impl<'a> Op<'a> {
             Backend::IoUring => None,
         };
         let buf = match self.kind {
-            Kind::Read => Some(
-                self.ring.handle.pool.try_get(self.len).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?,
-            ),
+            Kind::Read => Some(self.ring.handle.pool.try_get(self.len).map_err(io::Error::from)?),
             Kind::Write | Kind::Fsync => self.buf.take(),
         };
         Ok((owned, buf))
