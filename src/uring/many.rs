@@ -21,6 +21,7 @@
 //! slot and has nothing in flight waits in the ring's FIFO queue), batching,
 //! retries and cancellation (`Shared::cancel`) as the futures.
 
+use crate::uring::op::read_buffer;
 use crate::uring::ring;
 use crate::uring::state::{Kind, Shared, Spec, Stage};
 use crate::uring::{sys, Backend, Counters, Ring};
@@ -184,7 +185,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         if self.starts.is_empty() {
             return;
         }
-        let mut queued = self.queue(cx.waker());
+        let mut queued = self.queue_from(0, cx.waker());
         if queued < self.starts.len() && self.held.is_empty() {
             // No free slot anywhere and nothing of ours in flight to free
             // one: wait in the ring's queue. Register first, then look once
@@ -196,11 +197,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         }
         if queued > 0 {
             if let Some(t) = self.ticket.take() {
-                // If a releaser woke us (took us off the queue) for a slot we
-                // did not use, pass the wake-up on while free slots remain.
-                if !h.group.leave(t) && h.shards.iter().any(|s| !s.state.lock().free.is_empty()) {
-                    h.group.wake_next();
-                }
+                h.leave_queue(t);
             }
         }
         self.starved = queued < self.starts.len();
@@ -211,12 +208,8 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         self.starts.clear();
     }
 
-    /// Queues `starts` into free slots, the home shard's first: how many.
-    fn queue(&mut self, waker: &Waker) -> usize {
-        self.queue_from(0, waker)
-    }
-
-    /// Queues `starts[from..]` into free slots: how many it queued.
+    /// Queues `starts[from..]` into free slots, the home shard's first: how
+    /// many it queued.
     fn queue_from(&mut self, from: usize, waker: &Waker) -> usize {
         let h = &*self.ring.handle;
         let n = h.shards.len();
@@ -310,19 +303,13 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                 Some(r) => r,
                 None => st.take_result(x.idx, shared.arena.as_ref(), &mut trash, &mut wake),
             };
-            ready.push_back((x.offset, r.map(|(n, buf)| with_len(buf, n))));
+            ready.push_back((x.offset, r.map(|(n, buf)| read_buffer(buf, n))));
             false
         });
         drop(st);
         wake.into_iter().for_each(Waker::wake);
         drop(trash);
     }
-}
-
-fn with_len(buf: Option<PooledBuffer>, n: usize) -> PooledBuffer {
-    let mut b = buf.expect("a read carries its buffer");
-    b.set_len(n);
-    b
 }
 
 impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {

@@ -326,6 +326,15 @@ struct Handle {
 }
 
 impl Handle {
+    /// Leaves the ring's wait queue (`ticket`) after taking a slot. If a
+    /// releaser already woke us (took us off the queue) for a slot we did not
+    /// use, the wake-up is passed on while free slots remain.
+    fn leave_queue(&self, ticket: u64) {
+        if !self.group.leave(ticket) && self.shards.iter().any(|s| !s.state.lock().free.is_empty()) {
+            self.group.wake_next();
+        }
+    }
+
     /// The calling thread's shard: threads are numbered in the order they
     /// first ask, so a runtime's workers spread over the shards.
     fn home(&self) -> usize {

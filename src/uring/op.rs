@@ -100,11 +100,6 @@ impl<'a> Op<'a> {
         })
     }
 
-    /// True if any shard has a free slot.
-    fn any_free(&self) -> bool {
-        self.ring.handle.shards.iter().any(|s| !s.state.lock().free.is_empty())
-    }
-
     /// The common case of [`start`](Self::start), for io_uring: not queued for
     /// a slot, no registered arena, and the home shard has a free slot. Takes
     /// the buffer, the slot and the lock once each and queues the operation;
@@ -210,11 +205,7 @@ impl<'a> Op<'a> {
         drop(st);
         self.phase = Phase::InSlot(idx, false);
         if let Some(t) = ticket {
-            // If a releaser woke us (took us off the queue) for a slot we did
-            // not take, pass the wake-up on while free slots remain.
-            if !self.group().leave(t) && self.any_free() {
-                self.group().wake_next();
-            }
+            self.ring.handle.leave_queue(t);
         }
         let shared = self.shared();
         if shared.backend == Backend::IoUring {
@@ -382,14 +373,15 @@ pub struct Fsync<'a>(pub(crate) Op<'a>);
 impl Future for ReadAt<'_> {
     type Output = io::Result<PooledBuffer>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().0.poll_op(cx).map(|r| {
-            r.map(|(n, buf)| {
-                let mut b = buf.expect("a read carries its buffer");
-                b.set_len(n);
-                b
-            })
-        })
+        self.get_mut().0.poll_op(cx).map(|r| r.map(|(n, buf)| read_buffer(buf, n)))
     }
+}
+
+/// A finished read's buffer, its length set to the `n` bytes read.
+pub(crate) fn read_buffer(buf: Option<PooledBuffer>, n: usize) -> PooledBuffer {
+    let mut b = buf.expect("a read carries its buffer");
+    b.set_len(n);
+    b
 }
 
 impl Future for WriteAt<'_> {
