@@ -148,6 +148,17 @@ pub const DEFAULT_MIN_BUFFER_SIZE: usize = 4 << 10;
 pub const DEFAULT_READ_SIZE: usize = 16 << 10;
 /// Default `idle_timeout`: 10 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest `max_buffers_per_shard`: 65,536. Each (shard, size class)
+/// queue is allocated on the class's first spill to that shard and holds
+/// this many slots of [`SHARD_SLOT_BYTES`] each, so one queue at the limit
+/// takes 2 MiB.
+pub const MAX_BUFFERS_PER_SHARD: usize = 1 << 16;
+/// Bytes one slot of a shard queue takes: a buffer's pointer, capacity and
+/// tag, and the queue's sequence stamp. A pool's queues take
+/// `num_shards × (size classes used) × max_buffers_per_shard × SHARD_SLOT_BYTES`
+/// at most, on top of the buffers; with the defaults on 4 CPUs, 2 KiB per
+/// size class in use.
+pub const SHARD_SLOT_BYTES: usize = 32;
 /// Default per-thread cache bound: 32 MiB per pool (and never more than an
 /// eighth of `max_pooled_bytes`).
 pub const DEFAULT_TLS_CACHE_BYTES: usize = 32 << 20;
@@ -182,7 +193,10 @@ impl Builder {
         /// bypass the thread cache and go straight to the shards. Default
         /// `min(32 MiB, max_pooled_bytes / 8)`.
         tls_cache_bytes: usize;
-        /// Idle buffers kept per size class per shard. Default from [`Builder::cpus`].
+        /// Idle buffers kept per size class per shard: 1 to
+        /// [`MAX_BUFFERS_PER_SHARD`]. Default from [`Builder::cpus`]. The
+        /// queues themselves take [`SHARD_SLOT_BYTES`] per slot, allocated per
+        /// (shard, class) on first use.
         max_buffers_per_shard: usize;
         /// Number of shards: a power of two, at most 1024. Default from [`Builder::cpus`].
         num_shards: usize;
@@ -200,7 +214,8 @@ impl Builder {
         /// every `idle_timeout`, and buffers of classes unused for a whole tick
         /// are released. Default 10 s.
         idle_timeout: Duration;
-        /// Bytes [`BufferPool::read`] asks for. Default 16 KiB.
+        /// Bytes [`BufferPool::read`] asks for: at least 1, at most
+        /// `isize::MAX / 2`. Default 16 KiB.
         read_size: usize;
         /// Whether the async reads move a small result out of a much larger
         /// buffer into a right-sized one. Default true.
@@ -256,6 +271,9 @@ impl Builder {
         if max_buffers_per_shard == 0 {
             return Err(BuildError::ZeroBuffersPerShard);
         }
+        if max_buffers_per_shard > MAX_BUFFERS_PER_SHARD {
+            return Err(BuildError::TooManyBuffersPerShard(max_buffers_per_shard));
+        }
         let min = self.min_buffer_size.unwrap_or(DEFAULT_MIN_BUFFER_SIZE);
         if min == 0 {
             return Err(BuildError::ZeroMinSize);
@@ -287,6 +305,9 @@ impl Builder {
         let read_size = self.read_size.unwrap_or(DEFAULT_READ_SIZE);
         if read_size == 0 {
             return Err(BuildError::ZeroReadSize);
+        }
+        if read_size > (isize::MAX as usize) / 2 {
+            return Err(BuildError::ReadSizeTooLarge(read_size));
         }
         Ok(Config {
             min_buffer_size: min,

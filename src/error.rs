@@ -25,6 +25,8 @@ pub enum BuildError {
     CacheDepthTooLarge(usize),
     /// `max_buffers_per_shard(0)`.
     ZeroBuffersPerShard,
+    /// `max_buffers_per_shard(n)` above [`MAX_BUFFERS_PER_SHARD`](crate::MAX_BUFFERS_PER_SHARD).
+    TooManyBuffersPerShard(usize),
     /// `min_buffer_size(0)`.
     ZeroMinSize,
     /// `min_buffer_size` greater than `max_buffer_size`.
@@ -44,6 +46,8 @@ pub enum BuildError {
     ZeroCpus,
     /// `read_size(0)`.
     ZeroReadSize,
+    /// `read_size(n)` above `isize::MAX / 2`.
+    ReadSizeTooLarge(usize),
     /// `idle_timeout(Duration::ZERO)`.
     ZeroIdleTimeout,
 }
@@ -57,6 +61,9 @@ impl fmt::Display for BuildError {
             Self::ZeroCacheDepth => f.write_str("tls_cache_size must be at least 1"),
             Self::CacheDepthTooLarge(n) => write!(f, "tls_cache_size must be at most 64, got {n}"),
             Self::ZeroBuffersPerShard => f.write_str("max_buffers_per_shard must be at least 1"),
+            Self::TooManyBuffersPerShard(n) => {
+                write!(f, "max_buffers_per_shard must be at most {}, got {n}", crate::MAX_BUFFERS_PER_SHARD)
+            }
             Self::ZeroMinSize => f.write_str("min_buffer_size must be at least 1"),
             Self::MinAboveMax { min, max } => {
                 write!(f, "min_buffer_size ({min}) must not exceed max_buffer_size ({max})")
@@ -68,6 +75,7 @@ impl fmt::Display for BuildError {
             Self::AlignmentTooLarge(n) => write!(f, "alignment must be at most 1 GiB, got {n}"),
             Self::ZeroCpus => f.write_str("cpus must be at least 1"),
             Self::ZeroReadSize => f.write_str("read_size must be at least 1"),
+            Self::ReadSizeTooLarge(n) => write!(f, "read_size must be at most isize::MAX / 2, got {n}"),
             Self::ZeroIdleTimeout => f.write_str("idle_timeout must be non-zero"),
         }
     }

@@ -91,7 +91,7 @@ pub mod design {
 pub use buffer::PooledBuffer;
 pub use builder::{
     Builder, Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
-    DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES,
+    DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_BUFFERS_PER_SHARD, SHARD_SLOT_BYTES,
 };
 pub use error::{AllocError, BuildError};
 pub use io::{pooled_copy, pooled_read, CopyFuture, ReadExactFuture, ReadFuture};

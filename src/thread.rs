@@ -217,24 +217,44 @@ impl Drop for ThreadCaches {
 
 /// Runs `f` with exclusive access to this thread's entries, or returns `None`
 /// if this thread is already inside a cache operation or exiting.
+///
+/// If `f` unwinds, the busy state is reset on the way out (by `Busy`'s
+/// drop), so a panic in a slow path never leaves the thread's caches
+/// disabled; the entries stay valid, because every slow path keeps them
+/// consistent between its steps.
 #[inline]
 fn enter<R>(f: impl FnOnce(&Hot, &mut Vec<Entry>) -> R) -> Option<R> {
     HOT.try_with(|h| {
         if h.state.get() != IDLE {
             return None;
         }
-        h.state.set(BUSY);
+        let _busy = Busy::set(h);
         // SAFETY: the state was IDLE and is now BUSY, so no other borrow of
         // `entries` exists on this thread, and no other thread ever reads it.
-        let r = THREAD.try_with(|tc| f(h, unsafe { &mut *tc.entries.get() })).ok();
         // `THREAD` cannot be destroyed while `f` runs (destructors run at
         // thread exit, not inside a call); if it already was, its `Drop` set
         // `EXITED` before this call could see `IDLE`.
-        h.state.set(IDLE);
-        r
+        THREAD.try_with(|tc| f(h, unsafe { &mut *tc.entries.get() })).ok()
     })
     .ok()
     .flatten()
+}
+
+/// The busy state of one `enter`: set on creation, back to `IDLE` on drop,
+/// including a drop during unwinding.
+struct Busy<'a>(&'a Hot);
+
+impl<'a> Busy<'a> {
+    fn set(h: &'a Hot) -> Self {
+        h.state.set(BUSY);
+        Busy(h)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.state.set(IDLE);
+    }
 }
 
 /// The full check every slow operation makes: closed pools, trims and clock
@@ -572,5 +592,17 @@ pub(crate) fn count_right_sized(pool: &Arc<PoolInner>) {
     });
     if done.is_none() {
         pool.shared.add_shared(&crate::stats::Totals { right_sized: 1, ..Default::default() });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_enter_leaves_the_thread_usable() {
+        let r = std::panic::catch_unwind(|| enter(|_, _| panic!("a slow path panics")));
+        assert!(r.is_err());
+        assert_eq!(enter(|_, _| 7), Some(7), "the busy state outlived the panic");
     }
 }

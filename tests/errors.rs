@@ -132,3 +132,35 @@ fn pool_survives_a_failed_get() {
     let s = pool.stats();
     assert_eq!((s.gets, s.fresh_allocations, s.outstanding_buffers), (2, 1, 0), "{s}");
 }
+
+#[test]
+fn absurd_sizes_for_the_shard_queues_are_refused_at_build() {
+    // Each (shard, class) queue allocates `max_buffers_per_shard` slots on
+    // first use; `usize::MAX` of them used to build fine and then panic with
+    // "capacity overflow" inside the first spill, in a destructor.
+    for n in [usize::MAX, usize::MAX / 32, (1 << 16) + 1] {
+        let e = err(BufferPool::builder().max_buffers_per_shard(n));
+        assert_eq!(e, BuildError::TooManyBuffersPerShard(n));
+        let msg = e.to_string();
+        assert!(msg.contains("max_buffers_per_shard") && msg.contains("65536"), "{msg}");
+    }
+    let e = err(BufferPool::builder().read_size(usize::MAX));
+    assert_eq!(e, BuildError::ReadSizeTooLarge(usize::MAX));
+    assert!(e.to_string().contains("read_size"), "{e}");
+}
+
+#[test]
+fn the_largest_shard_queue_spills_and_the_cache_keeps_working() {
+    let pool = BufferPool::builder().max_buffers_per_shard(1 << 16).num_shards(1).tls_cache_size(2).build().unwrap();
+    // More buffers than the thread cache holds: dropping them spills to the
+    // shard, which creates its 65,536-slot queue.
+    let held: Vec<_> = (0..64).map(|_| pool.get(4096)).collect();
+    drop(held);
+    let hits = pool.stats().cache_hits;
+    for _ in 0..10 {
+        drop(pool.get(4096));
+    }
+    let s = pool.stats();
+    assert!(s.cache_hits >= hits + 9, "the thread cache stopped hitting: {s}");
+    assert_eq!(s.outstanding_buffers, 0);
+}
