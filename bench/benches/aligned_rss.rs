@@ -4,10 +4,12 @@
 //! held. (With glibc, 4 KiB buffers aligned to 4096 take about 8 KiB each.)
 //!
 //! ```text
-//! cargo run --release --example aligned_rss -- ALIGN SIZE N
-//! for a in 1 4096; do for s in 4096 16384 65536; do
-//!     cargo run -q --release --example aligned_rss -- $a $s $((80000000 / s)); done; done
+//! cargo bench -p bench --bench aligned_rss -- ALIGN SIZE N
+//! cargo bench -p bench --bench aligned_rss     # alignments 1 and 4096 at 4, 16 and 64 KiB, ~80 MB each
 //! ```
+//!
+//! Each measurement runs in a fresh process, so memory an earlier one freed
+//! to the allocator does not hide this one's growth.
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
@@ -15,12 +17,46 @@ fn rss_kib() -> u64 {
     line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB")
 }
 
+const USAGE: &str = "usage: aligned_rss [ALIGN SIZE N]   (no arguments: the sweep of the docs' table)";
+
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("ALIGN SIZE N: numbers")).collect();
-    let [align, size, n] = args[..] else {
-        eprintln!("usage: aligned_rss ALIGN SIZE N");
-        std::process::exit(2);
-    };
+    // `cargo bench` appends `--bench`; the positional arguments are ours.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    if args.is_empty() {
+        return sweep();
+    }
+    let nums: Vec<usize> =
+        args.iter().map(|a| a.parse().unwrap_or_else(|_| fail(&format!("not a number: {a}")))).collect();
+    let [align, size, n] = nums[..] else { fail("ALIGN SIZE N: three numbers") };
+    measure(align, size, n);
+}
+
+fn fail(err: &str) -> ! {
+    eprintln!("error: {err}\n{USAGE}");
+    std::process::exit(2);
+}
+
+/// Alignments 1 and 4096 at 4, 16 and 64 KiB, about 80 MB held each time,
+/// each in a child process of this binary.
+fn sweep() {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    for align in [1usize, 4096] {
+        for size in [4096usize, 16384, 65536] {
+            let n = 80_000_000 / size;
+            let status = std::process::Command::new(&exe)
+                .args([align, size, n].map(|v| v.to_string()))
+                .status()
+                .unwrap_or_else(|e| fail(&format!("running {}: {e}", exe.display())));
+            assert!(status.success(), "aligned_rss {align} {size} {n}: {status}");
+        }
+    }
+}
+
+fn measure(align: usize, size: usize, n: usize) {
     let pool = bufpool::BufferPool::builder().alignment(align).max_pooled_bytes(1 << 34).build().expect("valid config");
     let before = rss_kib();
     let held: Vec<_> = (0..n)
