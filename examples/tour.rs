@@ -9,6 +9,8 @@
 //! phase. Nothing here needs root: it raises its own soft fd limit to the
 //! hard limit, and holds fewer idle connections if that is still too low.
 
+mod common;
+
 use bufpool::{BufferPool, Stats};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -58,7 +60,15 @@ fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / MIB as f64)
 }
 
+const USAGE: &str = "\
+usage: tour
+
+The core pool, then the async read layer serving many idle loopback TCP
+connections with tokio. About twenty seconds; needs no root.
+";
+
 fn main() -> std::io::Result<()> {
+    common::Cli::new("tour", USAGE).finish();
     let t0 = Instant::now();
     let pool = core_tour();
     large_buffers(&pool);
