@@ -1,65 +1,76 @@
-//! Reads a large file at queue depth 32 through the pool with a `Ring`, and
-//! compares the throughput with `std::fs::read`.
+//! Reads a file at queue depth 32 through the pool with a `Ring` (io_uring,
+//! or its thread fallback), and compares the throughput with `std::fs::read`.
 //!
 //! ```text
-//! cargo run --release --example file_read [PATH] [--chunk BYTES] [--fallback]
+//! cargo run --release --example file_read -- [PATH] [--chunk BYTES] [--fallback]
 //! ```
 //!
-//! Without a path it creates a 256 MiB file under `target/` (not /tmp, which
-//! may be tmpfs) and reads it from page cache.
+//! Without a path it writes a 256 MiB scratch file (under `$CARGO_TARGET_DIR`
+//! if set, else the system temp dir), reads it, and removes it.
+
+mod common;
 
 use bufpool::uring::Ring;
 use bufpool::BufferPool;
+use common::{human, Cli, Context, Scratch};
 use futures::StreamExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
 const QD: usize = 32;
+const SCRATCH_SIZE: usize = 256 << 20;
+const USAGE: &str = "\
+usage: file_read [PATH] [--chunk BYTES] [--fallback]
 
-fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    let mut chunk = 1 << 20;
-    let mut fallback = false;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--chunk" => chunk = args.next().and_then(|s| s.parse().ok()).expect("--chunk BYTES"),
-            "--fallback" => fallback = true,
-            p => path = Some(PathBuf::from(p)),
-        }
+Reads PATH (default: a 256 MiB scratch file, removed afterwards) three times
+with Ring::read_many at queue depth 32, and once each round with
+std::fs::read, from page cache.
+
+  PATH           the file to read
+  --chunk BYTES  bytes per read (default 1048576)
+  --fallback     use the thread backend even where io_uring works
+";
+
+fn main() {
+    let mut cli = Cli::new("file_read", USAGE);
+    let chunk: usize = cli.value("--chunk", 1 << 20);
+    let fallback = cli.flag("--fallback");
+    let path = cli.positional().map(PathBuf::from);
+    if chunk == 0 {
+        cli.fail("--chunk must be positive");
     }
+    cli.finish();
+    common::run("file_read", || read(path, chunk, fallback));
+}
+
+fn read(path: Option<PathBuf>, chunk: usize, fallback: bool) -> std::io::Result<()> {
+    let scratch;
     let path = match path {
         Some(p) => p,
         None => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/file_read");
-            std::fs::create_dir_all(&dir)?;
-            let p = dir.join("256m");
-            if std::fs::metadata(&p).map(|m| m.len()).ok() != Some(256 << 20) {
-                println!("creating {} (256 MiB)", p.display());
-                let block: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
-                let mut data = Vec::with_capacity(256 << 20);
-                for _ in 0..256 {
-                    data.extend_from_slice(&block);
-                }
-                std::fs::write(&p, &data)?;
-            }
+            scratch = Scratch::new("file_read")?;
+            let p = scratch.path().to_path_buf();
+            println!("writing a {} scratch file {}", human(SCRATCH_SIZE as u64), p.display());
+            let block: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+            let data = block.repeat(SCRATCH_SIZE / block.len());
+            std::fs::write(&p, &data).context(|| format!("write {}", p.display()))?;
             p
         }
     };
-    let file = std::fs::File::open(&path)?;
-    let size = file.metadata()?.len();
+    let file = std::fs::File::open(&path).context(|| format!("open {}", path.display()))?;
+    let size = file.metadata().context(|| format!("stat {}", path.display()))?.len();
     let pool = BufferPool::builder().alignment(4096).build().map_err(std::io::Error::other)?;
-    let ring = Ring::builder(&pool).entries(64).force_fallback(fallback).build()?;
+    let ring = Ring::builder(&pool).entries(64).force_fallback(fallback).build().context(|| "build the ring".into())?;
     println!(
-        "{}: {} MiB, chunk {} KiB, queue depth {QD}, backend {:?}",
+        "{}: {}, {} reads, queue depth {QD}, backend {:?}",
         path.display(),
-        size >> 20,
-        chunk >> 10,
+        human(size),
+        human(chunk as u64),
         ring.backend()
     );
 
     // Warm the page cache once, so both methods read from memory.
-    let _ = std::fs::read(&path)?;
+    let _ = std::fs::read(&path).context(|| format!("read {}", path.display()))?;
 
     for round in 0..3 {
         let t = Instant::now();
@@ -74,15 +85,17 @@ fn main() -> std::io::Result<()> {
                 sum = sum.wrapping_add(buf.iter().step_by(4096).map(|&b| u64::from(b)).sum::<u64>());
             }
             Ok::<_, std::io::Error>((bytes, sum))
-        })?;
+        })
+        .context(|| format!("read {} through the ring", path.display()))?;
         let ring_s = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let v = std::fs::read(&path)?;
+        let v = std::fs::read(&path).context(|| format!("read {}", path.display()))?;
         let std_s = t.elapsed().as_secs_f64();
         let std_sum = v.iter().step_by(4096).map(|&b| u64::from(b)).sum::<u64>();
         assert_eq!(bytes, v.len() as u64);
         drop(v);
+        // Decimal GB/s, the unit of the figures in docs/benchmarks.md.
         println!(
             "round {round}: Ring {:.2} GB/s   std::fs::read {:.2} GB/s   (checksums {})",
             bytes as f64 / ring_s / 1e9,
@@ -90,6 +103,6 @@ fn main() -> std::io::Result<()> {
             if sum == std_sum { "match" } else { "DIFFER" }
         );
     }
-    println!("{:?}", ring.stats());
+    println!("ring: {}", common::ring_stats(&ring.stats()));
     Ok(())
 }

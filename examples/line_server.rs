@@ -31,8 +31,11 @@
 //! (with `BufMut`) and sent with one vectored write; a value of 512 bytes or
 //! more is not copied into it but spliced in by reference.
 
+mod common;
+
 use bufpool::{BufferPool, PooledBuffer};
 use bytes::{BufMut, Bytes};
+use common::{human, Cli, Context};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -79,48 +82,51 @@ struct Ctx {
     copy_values: bool,
 }
 
+const USAGE: &str = "\
+usage: line_server [--addr 127.0.0.1:7878] [--seconds 60] [--workers N] [--copy-values]
+
+A key-value server on newline-delimited TCP (SET key value / GET key /
+DEL key), every request a zero-copy slice of a pooled read buffer. Prints
+progress once a second; stops after --seconds (0: at Ctrl-C only).
+
+  --addr ADDR      where to listen (default 127.0.0.1:7878)
+  --seconds N      stop after N seconds (default 60; 0 = until Ctrl-C)
+  --workers N      tokio worker threads (default: one per CPU)
+  --copy-values    store copies of values instead of slices of read buffers
+
+Drive it with: cargo run --release --example loadgen -- --conns 16 --seconds 10
+";
+
 fn parse_args() -> Args {
-    let mut args =
-        Args { addr: "127.0.0.1:7878".parse().expect("valid address"), seconds: 60, workers: None, copy_values: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--copy-values" {
-            args.copy_values = true;
-            continue;
-        }
-        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--addr" => args.addr = value().parse().unwrap_or_else(|e| usage(&format!("--addr: {e}"))),
-            "--seconds" => args.seconds = value().parse().unwrap_or_else(|e| usage(&format!("--seconds: {e}"))),
-            "--workers" => args.workers = Some(value().parse().unwrap_or_else(|e| usage(&format!("--workers: {e}")))),
-            "-h" | "--help" => usage(""),
-            other => usage(&format!("unknown argument {other}")),
-        }
+    let mut cli = Cli::new("line_server", USAGE);
+    let args = Args {
+        addr: cli.value("--addr", "127.0.0.1:7878".parse().expect("valid address")),
+        seconds: cli.value("--seconds", 60),
+        workers: cli.opt("--workers"),
+        copy_values: cli.flag("--copy-values"),
+    };
+    if args.workers == Some(0) {
+        cli.fail("--workers must be positive");
     }
+    cli.finish();
     args
 }
 
-fn usage(err: &str) -> ! {
-    if !err.is_empty() {
-        eprintln!("error: {err}");
-    }
-    eprintln!(
-        "usage: line_server [--addr 127.0.0.1:7878] [--seconds 60 (0 = until Ctrl-C)] [--workers N] [--copy-values]"
-    );
-    std::process::exit(if err.is_empty() { 0 } else { 2 });
-}
-
-fn main() -> std::io::Result<()> {
+fn main() {
     let args = parse_args();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(w) = args.workers {
-        rt.worker_threads(w);
-    }
-    rt.enable_all().build()?.block_on(serve(args))
+    common::run("line_server", || {
+        let mut rt = tokio::runtime::Builder::new_multi_thread();
+        if let Some(w) = args.workers {
+            rt.worker_threads(w);
+        }
+        rt.enable_all().build()?.block_on(serve(args))
+    });
 }
 
 async fn serve(args: Args) -> std::io::Result<()> {
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = TcpListener::bind(args.addr).await.context(|| {
+        format!("cannot listen on {} (is another line_server running? pick a free port with --addr)", args.addr)
+    })?;
     let ctx = Arc::new(Ctx {
         pool: BufferPool::new(),
         store: Store::new(),
@@ -138,21 +144,38 @@ async fn serve(args: Args) -> std::io::Result<()> {
     };
     tokio::pin!(stop);
     let mut connections = 0u64;
+    // Connections whose handler has not returned yet.
+    let open = Arc::new(AtomicU64::new(0));
+    let mut progress =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = progress.tick() => {
+                let s = ctx.pool.stats();
+                eprintln!(
+                    "  {:>4.0} s: {} connections open ({connections} so far), {} commands from closed ones; pool: {} out in {} buffers",
+                    started.elapsed().as_secs_f64(),
+                    open.load(Ordering::Relaxed),
+                    ctx.commands.load(Ordering::Relaxed),
+                    human(s.outstanding_bytes),
+                    s.outstanding_buffers,
+                );
+            }
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
                     Ok(a) => a,
                     Err(e) => { eprintln!("accept: {e}"); continue; }
                 };
                 connections += 1;
-                let ctx = ctx.clone();
+                let (ctx, open) = (ctx.clone(), open.clone());
+                open.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     if let Err(e) = handle(stream, &ctx).await {
                         if e.kind() != std::io::ErrorKind::ConnectionReset {
                             eprintln!("connection: {e}");
                         }
                     }
+                    open.fetch_sub(1, Ordering::Relaxed);
                 });
             }
             _ = &mut stop => break,

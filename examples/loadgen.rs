@@ -5,14 +5,20 @@
 //! ```text
 //! cargo run --release --example line_server -- --seconds 30 &
 //! cargo run --release --example loadgen -- --conns 16 --seconds 10 --pipeline 1
+//! cargo run --release --example loadgen -- --help
 //! ```
 //!
 //! Only loopback addresses are accepted: this is a benchmark tool, not a
 //! traffic generator for other hosts.
 
+mod common;
+
 use bufpool::BufferPool;
+use common::{Cli, Context, Tick};
 use std::io::{Error, ErrorKind};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -30,54 +36,59 @@ struct Args {
     threads: usize,
 }
 
+const USAGE: &str = "\
+usage: loadgen [--addr 127.0.0.1:7878] [--conns 16] [--seconds 5] [--keys 10000]
+               [--value-size 32] [--set-percent 10] [--pipeline 1] [--threads 1]
+
+Drives examples/line_server over loopback: --conns connections, each with
+--pipeline requests in flight (GET, or SET for --set-percent of them) on
+--keys keys with --value-size byte values, for --seconds; --threads is the
+number of tokio worker threads. Prints progress once a second, then
+throughput and p50/p99/p99.9 latency. Start the server first:
+
+  cargo run --release --example line_server -- --seconds 30 &
+";
+
 fn parse_args() -> Args {
-    let mut a = Args {
-        addr: "127.0.0.1:7878".parse().expect("valid address"),
-        conns: 16,
-        seconds: 5.0,
-        keys: 10_000,
-        value_size: 32,
-        set_percent: 10,
-        pipeline: 1,
-        threads: 1,
+    let mut cli = Cli::new("loadgen", USAGE);
+    let a = Args {
+        addr: cli.value("--addr", "127.0.0.1:7878".parse().expect("valid address")),
+        conns: cli.value("--conns", 16),
+        seconds: cli.value("--seconds", 5.0),
+        keys: cli.value("--keys", 10_000),
+        value_size: cli.value("--value-size", 32),
+        set_percent: cli.value("--set-percent", 10),
+        pipeline: cli.value("--pipeline", 1),
+        threads: cli.value("--threads", 1),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-        let bad = |e: &dyn std::fmt::Display| -> ! { usage(&format!("{flag}: {e}")) };
-        match flag.as_str() {
-            "--addr" => a.addr = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--conns" => a.conns = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--seconds" => a.seconds = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--keys" => a.keys = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--value-size" => a.value_size = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--set-percent" => a.set_percent = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--pipeline" => a.pipeline = v.parse().unwrap_or_else(|e| bad(&e)),
-            "--threads" => a.threads = v.parse().unwrap_or_else(|e| bad(&e)),
-            _ => usage(&format!("unknown argument {flag}")),
-        }
-    }
     if !a.addr.ip().is_loopback() {
-        usage("--addr must be a loopback address (127.0.0.1 or ::1)");
+        cli.fail("--addr must be a loopback address (127.0.0.1 or ::1)");
     }
     if a.conns == 0 || a.pipeline == 0 || a.keys == 0 || a.threads == 0 || a.seconds <= 0.0 || a.set_percent > 100 {
-        usage("--conns, --pipeline, --keys, --threads and --seconds must be positive; --set-percent at most 100");
+        cli.fail("--conns, --pipeline, --keys, --threads and --seconds must be positive; --set-percent at most 100");
     }
+    cli.finish();
     a
 }
 
-fn usage(err: &str) -> ! {
-    eprintln!("error: {err}");
-    eprintln!(
-        "usage: loadgen [--addr 127.0.0.1:7878] [--conns 16] [--seconds 5] [--keys 10000] \
-         [--value-size 32] [--set-percent 10] [--pipeline 1] [--threads 1]"
-    );
-    std::process::exit(2);
+fn main() {
+    let args = parse_args();
+    common::run("loadgen", || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+            .block_on(run(args))
+    });
 }
 
-fn main() -> std::io::Result<()> {
-    let args = parse_args();
-    tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?.block_on(run(args))
+/// Connects to the server, saying which address failed and what to check.
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect(addr).await.context(|| {
+        format!("cannot connect to {addr} (is line_server running? cargo run --release --example line_server -- --addr {addr})")
+    })?;
+    s.set_nodelay(true)?;
+    Ok(s)
 }
 
 struct Report {
@@ -90,8 +101,7 @@ async fn run(args: Args) -> std::io::Result<()> {
     let pool = BufferPool::new();
     // Preload every key once so GETs hit.
     {
-        let mut s = TcpStream::connect(args.addr).await?;
-        s.set_nodelay(true)?;
+        let mut s = connect(args.addr).await?;
         let value = vec![b'v'; args.value_size];
         let (rd, mut wr) = s.split();
         let mut lines = pool.lines(rd.compat());
@@ -110,12 +120,28 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
+    // Requests answered so far, added once per pipelined batch.
+    let done = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..args.conns)
         .map(|i| {
-            let (args, pool) = (args.clone(), pool.clone());
-            tokio::spawn(async move { connection(i as u64, args, pool, deadline).await })
+            let (args, pool, done) = (args.clone(), pool.clone(), done.clone());
+            tokio::spawn(async move { connection(i as u64, args, pool, deadline, &done).await })
         })
         .collect();
+    let progress = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let (mut tick, mut last) = (Tick::every_second(), 0);
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if tick.due() {
+                    let now = done.load(Ordering::Relaxed);
+                    println!("  {:>4.0} s: {now:>10} requests, {:>8} req/s", tick.secs(), now - last);
+                    last = now;
+                }
+            }
+        })
+    };
     let mut all = Report { requests: 0, hits: 0, latencies_ns: Vec::new() };
     for t in tasks {
         let r = t.await.map_err(Error::other)??;
@@ -123,6 +149,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         all.hits += r.hits;
         all.latencies_ns.extend(r.latencies_ns);
     }
+    progress.abort();
     let secs = started.elapsed().as_secs_f64();
     all.latencies_ns.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -157,9 +184,14 @@ fn expect_line(line: Option<bytes::Bytes>, want: &[u8]) -> std::io::Result<bytes
     }
 }
 
-async fn connection(id: u64, args: Args, pool: BufferPool, deadline: Instant) -> std::io::Result<Report> {
-    let mut s = TcpStream::connect(args.addr).await?;
-    s.set_nodelay(true)?;
+async fn connection(
+    id: u64,
+    args: Args,
+    pool: BufferPool,
+    deadline: Instant,
+    done: &AtomicU64,
+) -> std::io::Result<Report> {
+    let mut s = connect(args.addr).await?;
     let (rd, mut wr) = s.split();
     let mut lines = pool.lines(rd.compat());
     let value = vec![b'w'; args.value_size];
@@ -200,6 +232,7 @@ async fn connection(id: u64, args: Args, pool: BufferPool, deadline: Instant) ->
             report.latencies_ns.push(sent.elapsed().as_nanos() as u64);
             report.requests += 1;
         }
+        done.fetch_add(is_get.len() as u64, Ordering::Relaxed);
     }
     Ok(report)
 }

@@ -1,15 +1,24 @@
-//! A tour of bufpool: the core pool, then the async read layer serving many
-//! idle loopback TCP connections with tokio.
+//! A tour of bufpool in four sections, each set beside the usual way of doing
+//! the same job: the pool, the async read layer on tokio, zero-copy framing
+//! with `BufMut`, and io_uring file reads. About ten seconds on two cores.
 //!
 //! ```text
 //! cargo run --release --example tour
 //! ```
 //!
-//! It ends in well under 30 seconds and prints progress during the network
-//! phase. Nothing here needs root: it raises its own soft fd limit to the
-//! hard limit, and holds fewer idle connections if that is still too low.
+//! Nothing here needs root: it raises its own soft fd limit to the hard
+//! limit, and holds fewer idle connections if that is still too low. Its
+//! scratch file goes under `$CARGO_TARGET_DIR` if set, else the system temp
+//! dir, and is removed.
 
-use bufpool::{BufferPool, Stats};
+mod common;
+
+use bufpool::uring::Ring;
+use bufpool::BufferPool;
+use bytes::{BufMut, Bytes};
+use common::{human, human_rate, Cli, Context, Scratch};
+use futures::io::AsyncBufReadExt;
+use futures::StreamExt;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,21 +26,25 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Counts live heap bytes, so the tour can *measure* idle memory.
+/// Counts live heap bytes and allocation calls, so the tour can *measure*
+/// what each approach costs.
 struct Counting;
 
 static HEAP: AtomicUsize = AtomicUsize::new(0);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees hold; the counter is only bookkeeping.
+// `System`'s guarantees hold; the counters are only bookkeeping.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         HEAP.fetch_add(l.size(), Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::alloc`.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         HEAP.fetch_add(l.size(), Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::alloc_zeroed`.
         unsafe { System.alloc_zeroed(l) }
     }
@@ -43,6 +56,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         HEAP.fetch_add(new, Ordering::Relaxed);
         HEAP.fetch_sub(l.size(), Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::realloc`.
         unsafe { System.realloc(p, l, new) }
     }
@@ -51,85 +65,133 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// Heap allocations (and reallocations) made while `f` runs, and its result.
+fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let out = f();
+    (ALLOCS.load(Ordering::Relaxed) - before, out)
+}
+
+/// One measurement, bufpool's figure with the usual way's below it.
+fn compare(what: &str, pool: String, baseline: &str, base: String) {
+    println!("{what}:");
+    println!("    {:<18} {pool}", "bufpool");
+    println!("    {baseline:<18} {base}");
+}
+
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
-fn mib(bytes: f64) -> String {
-    format!("{:.1} MiB", bytes / MIB as f64)
+const USAGE: &str = "\
+usage: tour
+
+Four short sections, each beside the usual way of doing the same job:
+  1. the pool: small and large buffers reused instead of allocated
+  2. the async read layer: idle TCP connections that hold no buffer
+  3. framing: lines as zero-copy Bytes, replies gathered with BufMut
+  4. io_uring: file reads into pool buffers, many in flight
+It takes about ten seconds and needs no root.
+";
+
+fn main() {
+    Cli::new("tour", USAGE).finish();
+    common::run("tour", tour);
 }
 
-fn main() -> std::io::Result<()> {
+fn tour() -> std::io::Result<()> {
     let t0 = Instant::now();
-    let pool = core_tour();
-    large_buffers(&pool);
+    // One pool for the whole tour; the stats at the end cover all of it.
+    let pool = BufferPool::builder()
+        .max_pooled_bytes(1 << 30) // cap on idle bytes kept, all threads together
+        .build()
+        .map_err(std::io::Error::other)?;
+    let c = pool.config();
+    println!(
+        "bufpool tour: one pool of {} shards, a thread cache {} deep per size class, classes {} ..= {}",
+        c.num_shards(),
+        c.tls_cache_size(),
+        human(c.min_buffer_size() as u64),
+        human(c.max_buffer_size() as u64)
+    );
+    the_pool(&pool);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(network_tour())?;
+    rt.block_on(the_async_layer(&pool))?;
+    drop(rt); // its worker threads exit, and their caches go back to the shards
+    framing(&pool)?;
+    io_uring(&pool)?;
+    the_end(&pool);
     println!("\ntour finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// 1. A pool, a buffer, `into_vec`, and the stats.
-fn core_tour() -> BufferPool {
-    println!("== 1. The core pool");
-    let pool = BufferPool::builder()
-        .max_pooled_bytes(1 << 30) // cap on idle bytes kept, all threads together
-        .read_size(16 * KIB) // what `pool.read(..)` asks for (the default)
-        .right_size(true) // small reads move out of big buffers (the default)
-        .build()
-        .expect("valid settings");
-    let c = pool.config();
-    println!(
-        "built: {} shards, thread cache depth {}, classes {} B ..= {} B",
-        c.num_shards(),
-        c.tls_cache_size(),
-        c.min_buffer_size(),
-        c.max_buffer_size()
+/// 1. Small and large buffers, reused.
+fn the_pool(pool: &BufferPool) {
+    println!("\n== 1. The pool: a dropped buffer goes back to this thread's cache, and the next get reuses it");
+    const N: usize = 200_000;
+    let t = Instant::now();
+    let (pool_allocs, ()) = allocations(|| {
+        for _ in 0..N {
+            let mut b = pool.get(64 * KIB); // initialised memory, len 64 KiB
+            b[0] = 1;
+            std::hint::black_box(&b);
+        } // each drop: back to this thread's cache, no lock, no atomic
+    });
+    let pool_ns = t.elapsed().as_nanos() as f64 / N as f64;
+    let t = Instant::now();
+    let (vec_allocs, ()) = allocations(|| {
+        for _ in 0..N {
+            let mut v = vec![0u8; 64 * KIB];
+            v[0] = 1;
+            std::hint::black_box(&v);
+        }
+    });
+    let vec_ns = t.elapsed().as_nanos() as f64 / N as f64;
+    compare(
+        &format!("get(64 KiB) + write + drop, {N} times"),
+        format!("{pool_allocs} allocations, {pool_ns:.0} ns each"),
+        "vec![0; 64 KiB]",
+        format!("{vec_allocs} allocations, {vec_ns:.0} ns each (zeroed every time)"),
     );
 
-    let mut buf = pool.get(64 * KIB); // initialised memory, len 64 KiB
-    buf[..5].copy_from_slice(b"hello");
-    drop(buf); // back to this thread's cache: no lock, no atomic
-    let buf = pool.get(64 * KIB); // the same memory again
-    println!("get(64 KiB) twice: {} fresh allocation(s)", pool.stats().fresh_allocations);
-    let v: Vec<u8> = buf.into_vec(); // detached: now an ordinary Vec
-    println!("into_vec: a Vec of {} bytes starting {:?}", v.len(), std::str::from_utf8(&v[..5]).unwrap());
-    println!("stats: {}", pool.stats());
-    pool
-}
+    let v: Vec<u8> = pool.get(100).into_vec(); // detached: an ordinary Vec, the memory leaves the pool
+    println!("into_vec(): a buffer can leave the pool as a plain Vec ({} bytes here)", v.len());
 
-/// 2. Large-buffer reuse: 512 MiB get + touch + drop, pool vs `vec![0; n]`.
-fn large_buffers(pool: &BufferPool) {
-    println!("\n== 2. Large buffers: 512 MiB get + touch every page + drop");
-    const N: usize = 512 * MIB;
-    const ROUNDS: usize = 4;
+    const BIG: usize = 512 * MIB;
+    const ROUNDS: usize = 3;
     let touch = |b: &mut [u8]| {
         for i in (0..b.len()).step_by(4096) {
-            b[i] = 1;
+            b[i] = 1; // one write per 4 KiB page: what a page fault costs, not a memcpy
         }
         std::hint::black_box(b);
     };
-    let mut pool_times = Vec::new();
+    let mut pool_ms = Vec::new();
+    let mut vec_ms = Vec::new();
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        let mut b = pool.get(N);
+        let mut b = pool.get(BIG);
         touch(&mut b);
         drop(b);
-        pool_times.push(t.elapsed());
-    }
-    let mut vec_times = Vec::new();
-    for _ in 0..ROUNDS {
+        pool_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let mut v = vec![0u8; N];
+        let mut v = vec![0u8; BIG];
         touch(&mut v);
         drop(v);
-        vec_times.push(t.elapsed());
+        vec_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let ms = |d: &[Duration]| d.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>().join(", ");
-    println!("pool       (ms per round): {}   <- the first round allocates, the rest reuse", ms(&pool_times));
-    println!("vec![0; n] (ms per round): {}   <- fresh pages to fault in every time", ms(&vec_times));
-    println!("The pool saves the page faults, not the read: touch is one write per 4 KiB page.");
-    println!("stats: {}", pool.stats());
-    pool.trim(); // hand the 512 MiB back to the OS now
+    let ms = |d: &[f64]| d.iter().map(|d| format!("{d:.0}")).collect::<Vec<_>>().join(", ");
+    compare(
+        &format!("512 MiB get + touch every page + drop, {ROUNDS} rounds"),
+        format!("{} ms (the first round allocates, the others reuse)", ms(&pool_ms)),
+        "vec![0; n]",
+        format!("{} ms (fresh pages to fault in every time)", ms(&vec_ms)),
+    );
+    let idle = pool.stats().pooled_bytes;
+    pool.trim();
+    println!(
+        "trim(): the pool was keeping {} idle for the next big get; it hands that back to the OS now (idle: {})",
+        human(idle),
+        human(pool.stats().pooled_bytes)
+    );
 }
 
 /// Raises the soft fd limit to the hard limit; returns the soft limit.
@@ -169,7 +231,7 @@ struct Server {
 }
 
 async fn serve(pool: BufferPool, reads: Reads) -> std::io::Result<Server> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await.context(|| "listen on 127.0.0.1:0".into())?;
     let server =
         Server { addr: listener.local_addr()?, started: Arc::default(), bytes: Arc::default(), stop: Arc::default() };
     let (started, bytes, stop) = (server.started.clone(), server.bytes.clone(), server.stop.clone());
@@ -205,13 +267,14 @@ async fn serve(pool: BufferPool, reads: Reads) -> std::io::Result<Server> {
 async fn open_idle(server: &Server, n: usize, label: &str) -> std::io::Result<Vec<TcpStream>> {
     let mut clients = Vec::with_capacity(n);
     let t = Instant::now();
-    let step = (n / 5).max(1);
+    let mut next_report = Duration::from_secs(1);
     while clients.len() < n {
         // One at a time: a burst of concurrent connects overflows the listen
         // backlog, and a dropped SYN costs a 1 s retransmit.
-        clients.push(TcpStream::connect(server.addr).await?);
-        if clients.len() % step == 0 {
-            println!("  [{label}] {:>6} idle connections open ({:.1} s)", clients.len(), t.elapsed().as_secs_f64());
+        clients.push(TcpStream::connect(server.addr).await.context(|| format!("connect to {}", server.addr))?);
+        if t.elapsed() >= next_report {
+            println!("  [{label}] {} of {n} connections open", clients.len());
+            next_report += Duration::from_secs(1);
         }
     }
     while server.started.load(Ordering::Relaxed) < n {
@@ -221,19 +284,23 @@ async fn open_idle(server: &Server, n: usize, label: &str) -> std::io::Result<Ve
     Ok(clients)
 }
 
-/// 3. The async read layer: many idle connections, a few busy ones.
-async fn network_tour() -> std::io::Result<()> {
-    println!("\n== 3. The async read layer: a loopback TCP server with tokio");
+/// 2. The async read layer: many idle connections, a few busy ones.
+async fn the_async_layer(pool: &BufferPool) -> std::io::Result<()> {
+    println!("\n== 2. The async read layer: a connection waiting for data holds no buffer (tokio, loopback TCP)");
     let fds = raise_fd_limit();
     // Each connection costs two fds here (client and server end), plus slack.
-    let idle = 10_000.min((fds.saturating_sub(300) / 2) as usize);
-    println!("fd limit {fds}: holding {idle} idle connections (10,000 unless the limit is lower)");
-    let pool = BufferPool::new();
+    let want = 10_000;
+    let idle = want.min((fds.saturating_sub(300) / 2) as usize);
+    if idle < want {
+        println!("{idle} idle connections: the fd limit ({fds}) allows no more at 2 fds each (10,000 with a limit of 20,300)");
+    } else {
+        println!("{idle} idle connections, first to a server with a 16 KiB Vec per connection, then to one using pool.read_tokio");
+    }
 
     // Naive: a 16 KiB Vec per connection, held while it waits.
     let naive = serve(pool.clone(), Reads::Naive).await?;
     let heap0 = HEAP.load(Ordering::Relaxed);
-    let clients = open_idle(&naive, idle, "naive").await?;
+    let clients = open_idle(&naive, idle, "Vec per connection").await?;
     let naive_heap = HEAP.load(Ordering::Relaxed).saturating_sub(heap0);
     naive.stop.store(true, Ordering::Relaxed);
     drop(clients);
@@ -243,33 +310,30 @@ async fn network_tour() -> std::io::Result<()> {
     // Pool: `pool.read_tokio`, a buffer only while data is ready.
     let server = serve(pool.clone(), Reads::Pool).await?;
     let heap0 = HEAP.load(Ordering::Relaxed);
-    let mut clients = open_idle(&server, idle, "pool").await?;
+    let mut clients = open_idle(&server, idle, "pool.read_tokio").await?;
     let pool_heap = HEAP.load(Ordering::Relaxed).saturating_sub(heap0);
     let s = pool.stats();
-    println!("while {idle} connections wait in a read:");
-    println!(
-        "  read buffers held   pool: {} in {} buffers   naive: {} ({} x 16 KiB)",
-        mib(s.outstanding_bytes as f64),
-        s.outstanding_buffers,
-        mib((idle * 16 * KIB) as f64),
-        idle
-    );
-    println!(
-        "  heap per connection pool: {:.0} B   naive: {:.0} B   (task, socket and buffer, measured)",
-        pool_heap as f64 / idle as f64,
-        naive_heap as f64 / idle as f64
+    compare(
+        &format!("while {idle} connections wait: read buffers held, and heap per connection (task, socket, buffer)"),
+        format!(
+            "{} in {} buffers; {:.0} B a connection",
+            human(s.outstanding_bytes),
+            s.outstanding_buffers,
+            pool_heap as f64 / idle as f64
+        ),
+        "a 16 KiB Vec each",
+        format!("{}; {:.0} B a connection", human((idle * 16 * KIB) as u64), naive_heap as f64 / idle as f64),
     );
 
     // A few clients stream while the idle ones keep waiting.
     const STREAMS: usize = 4;
-    const SECS: f64 = 3.0;
-    println!("{STREAMS} clients stream for {SECS} s while {idle} connections stay idle:");
+    const SECS: f64 = 2.0;
+    println!("{STREAMS} clients now stream for {SECS} s beside the idle ones:");
     let chunk: Arc<[u8]> = (0..MIB).map(|i| (i % 251) as u8).collect();
     let t = Instant::now();
     let writers: Vec<_> = (0..STREAMS)
         .map(|_| {
-            let chunk = chunk.clone();
-            let addr = server.addr;
+            let (chunk, addr) = (chunk.clone(), server.addr);
             tokio::spawn(async move {
                 let mut c = TcpStream::connect(addr).await?;
                 while t.elapsed().as_secs_f64() < SECS {
@@ -281,48 +345,191 @@ async fn network_tour() -> std::io::Result<()> {
         .collect();
     let (mut last, mut last_t) = (0, 0.0);
     while t.elapsed().as_secs_f64() < SECS {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let (b, now) = (server.bytes.load(Ordering::Relaxed), t.elapsed().as_secs_f64());
         println!(
-            "  {now:>4.1} s: {:>10} read, {:>6.0} MiB/s, buffers out now {}",
-            mib(b as f64),
-            (b - last) as f64 / MIB as f64 / (now - last_t),
+            "  {now:.0} s: {} read, {}, pool buffers out now: {}",
+            human(b),
+            human_rate(b - last, now - last_t),
             pool.stats().outstanding_buffers
         );
         (last, last_t) = (b, now);
     }
     for w in writers {
-        w.await.expect("writer task")?;
+        w.await.map_err(std::io::Error::other)??;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let total = server.bytes.load(Ordering::Relaxed);
-    println!(
-        "throughput: {} in {:.1} s = {:.0} MiB/s",
-        mib(total as f64),
-        t.elapsed().as_secs_f64(),
-        total as f64 / MIB as f64 / t.elapsed().as_secs_f64()
-    );
+    println!("streamed {} at {} into pooled buffers", human(total), human_rate(total, t.elapsed().as_secs_f64()));
 
     // One idle client finally speaks: its read takes a buffer just then.
     clients[0].write_all(b"hello after the wait").await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    report(&pool.stats());
+    server.stop.store(true, Ordering::Relaxed);
     drop(clients);
+    let _ = TcpStream::connect(server.addr).await; // wake the accept loop so it stops
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(())
 }
 
-fn report(s: &Stats) {
-    println!("pool stats: {s}");
+/// Section 3, framing: lines as slices of pooled buffers, and replies
+/// gathered with `BufMut`.
+fn framing(pool: &BufferPool) -> std::io::Result<()> {
+    println!("\n== 3. Framing: each line is a Bytes slice of a pooled read buffer, kept without a copy");
+    const LINES: usize = 100_000;
+    let mut input = Vec::new();
+    for i in 0..LINES {
+        input.extend_from_slice(format!("SET key:{i} value-{i}\n").as_bytes());
+    }
+    let t = Instant::now();
+    let (pool_allocs, kept) = allocations(|| {
+        futures::executor::block_on(async {
+            let mut lines = pool.lines(futures::io::Cursor::new(&input[..]));
+            let mut kept: Vec<Bytes> = Vec::with_capacity(LINES);
+            while let Some(line) = lines.next_line().await? {
+                kept.push(line); // a slice: its buffer goes home when the last slice drops
+            }
+            Ok::<_, std::io::Error>(kept)
+        })
+    });
+    let kept = kept?;
+    let pool_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let (vec_allocs, copies) = allocations(|| {
+        futures::executor::block_on(async {
+            let mut reader = futures::io::BufReader::with_capacity(16 * KIB, futures::io::Cursor::new(&input[..]));
+            let mut line = Vec::new();
+            let mut kept: Vec<Vec<u8>> = Vec::with_capacity(LINES);
+            while reader.read_until(b'\n', &mut line).await? > 0 {
+                line.pop();
+                kept.push(line.clone()); // to keep a line, copy it out of the reader's buffer
+                line.clear();
+            }
+            Ok::<_, std::io::Error>(kept)
+        })
+    });
+    let copies = copies?;
+    let vec_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!((kept.len(), &kept[7][..]), (copies.len(), &copies[7][..]));
+    let held = pool.stats();
+    compare(
+        &format!("{LINES} lines ({}) read and kept", human(input.len() as u64)),
+        format!("pool.lines(): {pool_allocs} allocations, {pool_ms:.0} ms"),
+        "read_until",
+        format!("+ a copy to keep each line: {vec_allocs} allocations, {vec_ms:.0} ms"),
+    );
     println!(
-        "  hit rate {:.2}% ({} gets: {} from the thread cache, {} from shards, {} stolen, {} fresh); \
-         {} right-sized reads; {} buffers out now",
-        s.hit_rate() * 100.0,
-        s.gets,
-        s.cache_hits,
-        s.shard_hits,
-        s.steals,
-        s.fresh_allocations,
-        s.right_sized,
-        s.outstanding_buffers
+        "  the kept lines pin their read buffers ({} in {} pooled buffers): the trade of zero copy; each goes home with its last line",
+        human(held.outstanding_bytes),
+        held.outstanding_buffers
+    );
+
+    println!("BufMut: replies to a pipelined batch gathered in one pooled buffer, frozen into Bytes for the write");
+    const REPLIES: usize = 1000;
+    let (pool_allocs, frozen) = allocations(|| {
+        let mut out = pool.with_capacity(64 * KIB);
+        for value in &kept[..REPLIES] {
+            out.put_slice(b"VALUE ");
+            out.put_slice(value);
+            out.put_u8(b'\n');
+        }
+        out.freeze()
+    });
+    let (vec_allocs, replies) = allocations(|| {
+        let mut replies = Vec::with_capacity(REPLIES);
+        for value in &kept[..REPLIES] {
+            let mut r = Vec::with_capacity(7 + value.len());
+            r.extend_from_slice(b"VALUE ");
+            r.extend_from_slice(value);
+            r.push(b'\n');
+            replies.push(r);
+        }
+        replies
+    });
+    assert_eq!(frozen.len(), replies.iter().map(Vec::len).sum::<usize>());
+    compare(
+        &format!("{REPLIES} replies ({})", human(frozen.len() as u64)),
+        format!("one pooled buffer: {pool_allocs} allocations"),
+        "a Vec per reply",
+        format!("{vec_allocs} allocations"),
+    );
+    drop((kept, copies, frozen, replies));
+    Ok(())
+}
+
+/// 4. io_uring file reads into pool buffers.
+fn io_uring(pool: &BufferPool) -> std::io::Result<()> {
+    println!("\n== 4. io_uring: 32 reads in flight, each into a pool buffer that goes back when dropped");
+    const SIZE: usize = 64 * MIB;
+    const CHUNK: usize = 256 * KIB;
+    let scratch = Scratch::new("tour")?;
+    let path = scratch.path();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(path, &data).context(|| format!("write {}", path.display()))?;
+    drop(data);
+    let file = std::fs::File::open(path).context(|| format!("open {}", path.display()))?;
+    let ring = Ring::builder(pool).entries(64).build().context(|| "build the ring".into())?;
+    println!(
+        "{} scratch file {} (page cache), {} reads, backend {:?}",
+        human(SIZE as u64),
+        path.display(),
+        human(CHUNK as u64),
+        ring.backend()
+    );
+    let fresh0 = pool.stats().fresh_allocations;
+    let mut best_ring = f64::MAX;
+    let mut best_std = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let bytes = futures::executor::block_on(async {
+            let reads = (0..SIZE as u64).step_by(CHUNK).map(|off| (off, CHUNK));
+            let mut stream = ring.read_many(&file, reads, 32)?;
+            let mut bytes = 0;
+            while let Some((_offset, r)) = stream.next().await {
+                bytes += r?.len(); // the buffer goes home here
+            }
+            Ok::<_, std::io::Error>(bytes)
+        })
+        .context(|| format!("read {} through the ring", path.display()))?;
+        assert_eq!(bytes, SIZE);
+        best_ring = best_ring.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let v = std::fs::read(path).context(|| format!("read {}", path.display()))?;
+        std::hint::black_box(&v);
+        best_std = best_std.min(t.elapsed().as_secs_f64());
+    }
+    compare(
+        "the whole file, 3 passes (the best one)",
+        format!(
+            "ring.read_many, 32 in flight: {}; {} fresh buffers for all {} reads",
+            human_rate(SIZE as u64, best_ring),
+            pool.stats().fresh_allocations - fresh0,
+            3 * SIZE / CHUNK
+        ),
+        "std::fs::read",
+        format!("{}; a new {} Vec each pass", human_rate(SIZE as u64, best_std), human(SIZE as u64)),
+    );
+    println!("ring: {}", common::ring_stats(&ring.stats()));
+    drop(ring);
+    drop(file);
+    drop(scratch); // removes the file
+    Ok(())
+}
+
+/// The pool's statistics, once, and a last trim.
+fn the_end(pool: &BufferPool) {
+    let s = pool.stats();
+    println!("\n== The pool over the whole tour");
+    println!("{s}");
+    println!("  (a get is served from this thread's cache, else its CPU's shard, else stolen from another shard, else freshly allocated)");
+    println!(
+        "  right-sized reads: {} (a read that filled at most half of its 16 KiB buffer was moved into a smaller one, so the big buffer went straight home)",
+        s.right_sized
+    );
+    pool.trim();
+    println!(
+        "trim() before exit: the {} kept idle for reuse goes back to the OS ({} still out)",
+        human(s.pooled_bytes),
+        human(pool.stats().outstanding_bytes)
     );
 }

@@ -14,6 +14,21 @@
 //! # Ok::<(), bufpool::BuildError>(())
 //! ```
 //!
+//! # Feature flags
+//!
+//! Nothing optional is on by default. On docs.rs every item below is shown,
+//! each labelled with the feature it needs.
+//!
+//! | feature | what it adds | dependency it pulls in |
+//! |---|---|---|
+//! | *(default)* | the pool, the futures-io async read layer | — |
+//! | `bytes` | `PooledBuffer::freeze() -> Bytes`, `BufMut`, `pool.lines()`, `pool.length_delimited()` | `bytes` |
+//! | `tokio` | the async read layer on tokio's `AsyncRead` / `AsyncWrite`, no adapter | `tokio` (no default features) |
+//! | `uring` | `bufpool::uring::Ring`: io_uring file reads and writes on pool buffers, `read_many` streams, registered files, thread fallback | `io-uring`, `futures-core` (the `Stream` trait) |
+//!
+//! (The README holds the same table; `tests/features_table.rs` checks that
+//! both match each other and `Cargo.toml`.)
+//!
 //! # How it works
 //!
 //! See the [`design`] module, rendered from `docs/DESIGN.md`.
@@ -60,6 +75,7 @@
 //! shard (by `sched_getcpu`) and refill half the slot from it, then steal from
 //! the others, then allocate zeroed memory, which for large buffers is free
 //! (`calloc` of fresh pages).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 mod alloc;

@@ -114,13 +114,16 @@ fn batching_under_tokio() {
 }
 
 #[test]
-fn works_under_smol_and_block_on() {
-    let dir = scratch("smol");
+fn works_under_current_thread_tokio_and_block_on() {
+    let dir = scratch("current_thread");
     let pool = BufferPool::new();
     let path = dir.join("f");
     let file = make_file(&path, 1 << 20);
     for ring in rings(&pool, 32) {
-        smol::block_on(many_reads(&ring, &file, scale(300), 1000));
+        // Wakes come from the ring's completion thread, into tokio's
+        // single-threaded scheduler and into `block_on`'s thread park.
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(many_reads(&ring, &file, scale(300), 1000));
         futures::executor::block_on(many_reads(&ring, &file, scale(300), 5000));
         // One future at a time, too: every op waits for its own wake-up.
         futures::executor::block_on(async {

@@ -14,9 +14,9 @@ criterion directory given with --dir) and
 
 Plain python3, no dependencies:
 
-    python3 docs/plot.py                    # both SVGs
-    python3 docs/plot.py --tables           # and the Markdown tables on stdout
-    python3 docs/plot.py --dir target/nostats/criterion --tables --no-svg
+    python3 scripts/plot.py                    # both SVGs
+    python3 scripts/plot.py --tables           # and the Markdown tables on stdout
+    python3 scripts/plot.py --dir target/nostats/criterion --tables --no-svg
 """
 
 import argparse
@@ -245,7 +245,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default=os.path.join(here, "..", "target", "criterion"))
-    ap.add_argument("--out", default=here, help="where the SVGs go (default docs/)")
+    ap.add_argument("--out", default=os.path.join(here, "..", "docs"), help="where the SVGs go (default docs/)")
     ap.add_argument("--tables", action="store_true", help="print Markdown tables of medians")
     ap.add_argument("--no-svg", action="store_true")
     ap.add_argument("--groups", default="", help="comma-separated groups for --tables (default all)")

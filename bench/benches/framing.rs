@@ -4,7 +4,7 @@
 //! criterion run over the same in-memory input.
 //!
 //! ```text
-//! cargo bench --bench framing -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p bench --bench framing -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
 //! Every contender reads 16 KiB at a time and touches each line (its length

@@ -11,11 +11,11 @@
 //! Results and commands: `docs/benchmarks.md`.
 //!
 //! ```text
-//! cargo bench --bench pool -- --warm-up-time 1 --measurement-time 2
-//! cargo bench --bench pool -- hot_path          # one group
+//! cargo bench -p bench --bench pool -- --warm-up-time 1 --measurement-time 2
+//! cargo bench -p bench --bench pool -- hot_path          # one group
 //! # stats_overhead (b): the same bench with the counters compiled out
 //! CARGO_TARGET_DIR=target/nostats RUSTFLAGS="--cfg bufpool_no_stats" \
-//!     cargo bench --bench pool -- stats_overhead/bufpool
+//!     cargo bench -p bench --bench pool -- stats_overhead/bufpool
 //! ```
 
 use bufpool::BufferPool;

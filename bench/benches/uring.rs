@@ -7,7 +7,7 @@
 //! median ops/s and the median ops per CPU-second (user + system time of the
 //! whole process, from getrusage, so completion and worker threads count).
 //!
-//! `cargo bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`;
+//! `cargo bench -p bench --bench uring` (env: `BENCH_SECS`, `ROUNDS`, `BENCH_DIR`;
 //! `BENCH_ALIGN` builds the rings' pool with that buffer alignment;
 //! `BENCH_SHARDS` overrides the io_uring ring's shard count, `BENCH_WORKERS`
 //! tokio's worker threads (2); `BENCH_ONLY=ring|

@@ -5,17 +5,18 @@
 //! time per operation over 21 rounds.
 //!
 //! ```text
-//! cargo run --release --example hot_loop -- [FILTER] [OPS_PER_ROUND]   # FILTER: all, a name, or a part of one
-//! cargo run --release --example hot_loop -- _inplace 500000   # one shape
-//! cargo run --release --example hot_loop -- burst 256000      # 64-buffer bursts
+//! cargo bench -p bench --bench hot_loop -- [FILTER] [OPS_PER_ROUND]   # FILTER: all, a name, or a part of one
+//! cargo bench -p bench --bench hot_loop -- _inplace 500000   # one shape
+//! cargo bench -p bench --bench hot_loop -- burst 256000      # 64-buffer bursts
 //! ```
 //!
 //! With `ONCE=1` each selected method runs once, unmeasured, for callgrind:
 //! instructions per operation are (Ir(2N) − Ir(N)) / N, e.g.
 //!
 //! ```text
-//! ONCE=1 valgrind --tool=callgrind target/release/examples/hot_loop bufpool_inplace 100000
-//! ONCE=1 valgrind --tool=callgrind target/release/examples/hot_loop bufpool_inplace 200000
+//! BIN=$(cargo bench -p bench --bench hot_loop --no-run 2>&1 | grep -o 'target/[^)]*hot_loop-[0-9a-f]*')
+//! ONCE=1 valgrind --tool=callgrind $BIN bufpool_inplace 100000
+//! ONCE=1 valgrind --tool=callgrind $BIN bufpool_inplace 200000
 //! ```
 //!
 //! Build it with `RUSTFLAGS="--cfg bufpool_no_stats"` (and its own
@@ -39,9 +40,16 @@ impl opool::PoolAllocator<Vec<u8>> for Zeroed {
 type Method<'a> = (&'static str, Box<dyn Fn(usize) + 'a>);
 
 fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_else(|| "all".into());
-    let n: usize = std::env::args().nth(2).map_or(1_000_000, |s| s.parse().expect("OPS_PER_ROUND is a number"));
-    // As in benches/pool.rs: a fixed 1 GiB cap, the rest from the CPU count.
+    // `cargo bench` appends `--bench`; the positional arguments are ours.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: hot_loop [FILTER (all, a method name, or one part of one)] [OPS_PER_ROUND (1000000)]");
+        println!("env: ONCE=1 runs each selected method once, unmeasured (for callgrind)");
+        return;
+    }
+    let filter = args.first().cloned().unwrap_or_else(|| "all".into());
+    let n: usize = args.get(1).map_or(1_000_000, |s| s.parse().expect("OPS_PER_ROUND is a number"));
+    // As in bench/benches/pool.rs: a fixed 1 GiB cap, the rest from the CPU count.
     let bp = BufferPool::builder().max_pooled_bytes(1 << 30).build().expect("valid config");
     let zp = zeropool::ZeroPool::new();
     let op = opool::Pool::new_prefilled(64, Zeroed(SIZE));

@@ -13,7 +13,7 @@
 //! Results and commands: `docs/benchmarks.md`.
 //!
 //! ```text
-//! cargo bench --bench read -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p bench --bench read -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 use bufpool::BufferPool;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Paired A/B runs of `benches/uring.rs` methods, as ratios to the `pread` loop.
+"""Paired A/B runs of `bench/benches/uring.rs` methods, as ratios to the `pread` loop.
 
 Each round runs the blocking `pread` loop, then every variant (in alternating
 order from round to round), then the `pread` loop again; each variant's ops
@@ -7,7 +7,7 @@ per CPU-second is divided by the mean of the two `pread` runs. Prints every
 round and the median, min and max of each variant's ratio,
 and each later variant's round-by-round ratio to the first.
 
-    python3 docs/uring_ab.py ROUNDS SECS VARIANT...
+    python3 scripts/uring_ab.py ROUNDS SECS VARIANT...
 
 A VARIANT is `METHOD[,ENV=VALUE...][@BINARY]`: a `BENCH_ONLY` method of the
 bench (`ring`, `tokio`, `tokioreg`, `tokio1`, `many`, `manytokio`), extra
@@ -15,9 +15,9 @@ environment for it, and a bench binary other than the current build's (to
 compare two builds, copy each build's binary aside first). Examples from
 docs/benchmarks.md:
 
-    python3 docs/uring_ab.py 6 1 ring many manytokio
-    python3 docs/uring_ab.py 8 1 ring ring,BENCH_ALIGN=4096
-    python3 docs/uring_ab.py 5 1 manytokio@/tmp/uring-before manytokio@/tmp/uring-after
+    python3 scripts/uring_ab.py 6 1 ring many manytokio
+    python3 scripts/uring_ab.py 8 1 ring ring,BENCH_ALIGN=4096
+    python3 scripts/uring_ab.py 5 1 manytokio@/tmp/uring-before manytokio@/tmp/uring-after
 """
 import os
 import re
@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def current_binary():
-    out = subprocess.run(["cargo", "bench", "--bench", "uring", "--no-run"], cwd=ROOT,
+    out = subprocess.run(["cargo", "bench", "-p", "bench", "--bench", "uring", "--no-run"], cwd=ROOT,
                          capture_output=True, text=True).stderr
     return os.path.join(ROOT, re.search(r"\((target/[^)]*uring-[0-9a-f]+)\)", out).group(1))
 
