@@ -194,7 +194,8 @@ impl Parser {
     fn inline(&mut self, buf: &[u8]) -> Step {
         let Some(nl) = buf.iter().take(MAX_INLINE + 1).position(|&b| b == b'\n') else {
             if buf.len() > MAX_INLINE {
-                return reject("too big inline request", buf.len(), Discard::Line);
+                // Drop what was scanned, then the rest of the line as it comes.
+                return reject("too big inline request", MAX_INLINE + 1, Discard::Line);
             }
             return Step::Incomplete(buf.len() + 1);
         };
