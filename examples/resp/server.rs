@@ -235,11 +235,38 @@ pub async fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             return Ok(());
         }
         session.process(shared);
+        // The rest of a pipelined batch that ended mid-command is most
+        // likely waiting already: read it now (without waiting), so the
+        // batch's replies go out in one write rather than one per read.
+        let mut more = MORE_READS;
+        while more > 0 && !session.quit() {
+            let Some(buf) = session.partial() else { break };
+            match try_append(&stream, buf) {
+                Ok(0) => break,
+                Ok(_) => session.process(shared),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            more -= 1;
+        }
         session.replies.flush(&mut stream).await?;
         if session.quit() {
             return Ok(());
         }
     }
+}
+
+/// Reads that may follow one without waiting before the replies are
+/// written, which bounds how long replies wait and how many gather.
+const MORE_READS: usize = 8;
+
+/// A read into the spare room of `buf` that does not wait (`WouldBlock`
+/// when nothing is there).
+fn try_append(stream: &TcpStream, buf: &mut PooledBuffer) -> io::Result<usize> {
+    let len = buf.len();
+    let n = stream.try_read(buf.spare_mut())?;
+    buf.set_len(len + n);
+    Ok(n)
 }
 
 /// Reads into the spare room of the buffer holding an unfinished command.
