@@ -2,6 +2,7 @@
 //! that many bytes) into `Bytes` slices of pooled buffers.
 
 use super::window::Window;
+use crate::io::flavor::FuturesIo;
 use crate::BufferPool;
 use bytes::{Buf, Bytes};
 use futures_io::AsyncRead;
@@ -153,7 +154,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.skip = 0;
                     return Poll::Ready(Err(truncated()));
                 }
-                if ready!(self.win.poll_fill(cx, &mut self.reader, 1, rs, usize::MAX))? == 0 {
+                if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), 1, rs, usize::MAX))? == 0 {
                     self.eof = true;
                 }
                 continue;
@@ -204,7 +205,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // frames read ahead, to batch many into one read.
             let rest = need - have;
             let max_read = if rest >= rs { rest } else { usize::MAX };
-            if ready!(self.win.poll_fill(cx, &mut self.reader, need, alloc, max_read))? == 0 {
+            if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), need, alloc, max_read))? == 0 {
                 self.eof = true;
             }
         }

@@ -2,6 +2,7 @@
 //! buffers.
 
 use super::window::{find_byte, Window};
+use crate::io::flavor::FuturesIo;
 use crate::BufferPool;
 use bytes::Bytes;
 use futures_io::AsyncRead;
@@ -166,7 +167,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     return Poll::Ready(Ok(None));
                 }
                 let rs = self.win.read_size();
-                if ready!(self.win.poll_fill(cx, &mut self.reader, 1, rs, usize::MAX))? == 0 {
+                if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), 1, rs, usize::MAX))? == 0 {
                     self.eof = true;
                 }
                 continue;
@@ -203,7 +204,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let rs = self.win.read_size();
             let min_total = len + (rs / 2).max(1);
             let alloc_total = (len + rs).max(len.saturating_mul(2));
-            if ready!(self.win.poll_fill(cx, &mut self.reader, min_total, alloc_total, usize::MAX))? == 0 {
+            if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), min_total, alloc_total, usize::MAX))?
+                == 0
+            {
                 self.eof = true;
             }
         }
