@@ -45,11 +45,17 @@ impl BufferPool {
 ///
 /// * Input that ends between frames gives `None`; input that ends inside a
 ///   frame (or its length) is an [`UnexpectedEof`](io::ErrorKind::UnexpectedEof)
-///   error, after which the reader returns `None`.
+///   error, after which the reader returns `None`. The end of input is not
+///   final: after `None`, the next call reads again, as `FramedRead` does.
 /// * A length above [`max_len`](FrameReader::max_len) is an
 ///   [`InvalidData`](io::ErrorKind::InvalidData) error, returned as soon as
-///   the length is read and before the payload is buffered. The reader stays
-///   usable: later calls skip that payload, then return the frame after it.
+///   the length is in: no buffer is sized for that payload and no read is
+///   made for it (payload bytes that came in the same read as the length are
+///   dropped). The reader stays usable: later calls skip that payload, then
+///   return the frame after it.
+/// * The limit applies to a frame when its length is read: a frame whose
+///   length passed is delivered even if `max_len` is lowered before it is
+///   complete, as `LengthDelimitedCodec` does.
 /// * An I/O error from the reader is returned as is; calling again retries
 ///   the read, and bytes already buffered are kept.
 ///
@@ -73,6 +79,11 @@ pub struct FrameReader<R> {
     max_len: usize,
     /// Payload bytes of an over-long frame still to skip.
     skip: u64,
+    /// The length at the front of the buffer passed `max_len`; the frame is
+    /// delivered whatever the limit becomes meanwhile.
+    accepted: bool,
+    /// A read returned 0 bytes, and the `None` (or error) it leads to has not
+    /// been returned yet.
     eof: bool,
 }
 
@@ -86,7 +97,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// # drop(frames);
     /// ```
     pub fn new(pool: &BufferPool, reader: R) -> Self {
-        FrameReader { reader, win: Window::new(pool), max_len: DEFAULT_MAX_FRAME_LEN, skip: 0, eof: false }
+        FrameReader {
+            reader,
+            win: Window::new(pool),
+            max_len: DEFAULT_MAX_FRAME_LEN,
+            skip: 0,
+            accepted: false,
+            eof: false,
+        }
     }
 
     /// Sets the largest payload accepted, in bytes. Default
@@ -165,7 +183,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             let need = if have >= HEADER {
                 let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
                 let total = match (len as usize).checked_add(HEADER) {
-                    Some(total) if len as usize <= self.max_len => total,
+                    // A frame whose length passed the limit is delivered even
+                    // if the limit has been lowered since.
+                    Some(total) if self.accepted || len as usize <= self.max_len => total,
                     _ => {
                         let whole = len as u64 + HEADER as u64;
                         let k = whole.min(have as u64);
@@ -178,6 +198,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     }
                 };
                 if have >= total {
+                    self.accepted = false;
                     if total == HEADER {
                         self.win.consume(HEADER);
                         return Poll::Ready(Ok(Some(Bytes::new())));
@@ -186,15 +207,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     frame.advance(HEADER);
                     return Poll::Ready(Ok(Some(frame)));
                 }
+                self.accepted = true;
                 total
             } else {
                 HEADER
             };
             if self.eof {
                 if have == 0 {
+                    // The end of input is reported once: the next call reads
+                    // again, as `FramedRead` does.
+                    self.eof = false;
                     return Poll::Ready(Ok(None));
                 }
                 self.win.clear();
+                self.accepted = false;
                 return Poll::Ready(Err(truncated()));
             }
             // A buffer for the whole frame (once its length is known) plus,
@@ -267,6 +293,7 @@ impl<R> fmt::Debug for FrameReader<R> {
             .field("buffered", &self.win.len())
             .field("max_len", &self.max_len)
             .field("skip", &self.skip)
+            .field("accepted", &self.accepted)
             .field("eof", &self.eof)
             .finish_non_exhaustive()
     }

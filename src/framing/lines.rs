@@ -41,13 +41,17 @@ impl BufferPool {
 /// * A line ends at `\n` or `\r\n`; the ending is not part of the line.
 /// * An empty line is a line (an empty `Bytes`).
 /// * Input that ends without a newline gives a last line (a single trailing
-///   `\r` there is taken as part of the line ending, as
-///   `tokio_util::codec::LinesCodec` does); then `None`.
+///   `\r` there is taken as part of the line ending, and a lone `\r` is no
+///   line, as `tokio_util::codec::LinesCodec` has it); then `None`.
+/// * The end of input is not final: after `None`, the next call reads again
+///   (a file that grows, a terminal after Ctrl-D), as `FramedRead` does.
 /// * A line longer than [`max_len`](LineReader::max_len) bytes (without its
 ///   ending) is an [`InvalidData`](io::ErrorKind::InvalidData) error. The
 ///   reader stays usable: the rest of that line is skipped, and the next
 ///   call returns the line after it. Buffering is bounded by about
-///   `max_len` plus one read.
+///   `max_len` plus one read. Two differences from `LinesCodec`: `max_len`
+///   counts the line without its ending (`LinesCodec` counts a `\r`), and
+///   the end of input also ends a line being skipped.
 /// * An I/O error from the reader is returned as is; calling again retries
 ///   the read, and bytes already buffered are kept.
 ///
@@ -75,6 +79,8 @@ pub struct LineReader<R> {
     scanned: usize,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+    /// A read returned 0 bytes, and the `None` it leads to has not been
+    /// returned yet.
     eof: bool,
 }
 
@@ -163,7 +169,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     None => self.win.clear(),
                 }
                 if self.eof {
+                    // The end of input ends the skipped line too.
                     self.discarding = false;
+                    self.eof = false;
                     return Poll::Ready(Ok(None));
                 }
                 let rs = self.win.read_size();
@@ -194,7 +202,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 return Poll::Ready(Err(too_long(self.max_len)));
             }
             if self.eof {
-                if len == 0 {
+                if len == 0 || data == b"\r" {
+                    // Nothing left, or only a lone `\r`, which
+                    // `LinesCodec::decode_eof` also takes for no line (and
+                    // keeps). The end of input is reported once: the next
+                    // call reads again, as `FramedRead` does.
+                    self.eof = false;
                     return Poll::Ready(Ok(None));
                 }
                 self.scanned = 0;
