@@ -127,6 +127,13 @@ fn tokio_twins_refuse_a_swapped_read_buf() {
 }
 
 #[test]
+fn tokio_framing_refuses_a_swapped_read_buf() {
+    let pool = pool();
+    assert_invalid(block_on(pool.lines_tokio(TokioLiar).next_line()), "lines_tokio");
+    assert_invalid(block_on(pool.length_delimited_tokio(TokioLiar).next_frame()), "length_delimited_tokio");
+}
+
+#[test]
 fn nothing_is_left_outstanding_after_a_lie() {
     let pool = pool();
     let _ = block_on(pool.lines(Liar { extra: 8 }).next_line());

@@ -289,5 +289,9 @@ fn on_return_scrubs_a_slice_a_pending_reader_wrote_into() {
     let p = pool();
     check(&p, "read_exact_tokio", &mut r, |r| pends(p.read_exact_tokio(r, 100)));
     let p = pool();
+    check(&p, "lines_tokio", &mut r, |r| pends(async { p.lines_tokio(r).next_line().await }));
+    let p = pool();
+    check(&p, "length_delimited_tokio", &mut r, |r| pends(async { p.length_delimited_tokio(r).next_frame().await }));
+    let p = pool();
     check(&p, "copy_tokio", &mut r, |r| pends(p.copy_tokio(r, tokio::io::sink())));
 }

@@ -1,14 +1,16 @@
 //! [`FrameReader`]: length-prefixed framing (4-byte big-endian length, then
 //! that many bytes) into `Bytes` slices of pooled buffers.
 
+use super::family::{Family, Futures, Via};
 use super::window::Window;
-use crate::io::flavor::FuturesIo;
 use crate::BufferPool;
 use bytes::{Buf, Bytes};
 use futures_io::AsyncRead;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 /// Default [`FrameReader::max_len`]: 8 MiB (as `tokio_util`'s
@@ -36,10 +38,31 @@ impl BufferPool {
     pub fn length_delimited<R: AsyncRead + Unpin>(&self, reader: R) -> FrameReader<R> {
         FrameReader::new(self, reader)
     }
+
+    /// [`length_delimited`](BufferPool::length_delimited) for a tokio
+    /// `AsyncRead`, without `compat` (feature `tokio`).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let (mut a, b) = tokio::io::duplex(64);
+    /// tokio::io::AsyncWriteExt::write_all(&mut a, &[0, 0, 0, 2, b'h', b'i']).await?;
+    /// drop(a);
+    /// let mut frames = pool.length_delimited_tokio(b);
+    /// assert_eq!(frames.next().await.unwrap()?, "hi"); // a Stream of io::Result<Bytes>
+    /// assert!(frames.next().await.is_none());
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn length_delimited_tokio<R: tokio::io::AsyncRead + Unpin>(&self, reader: R) -> FrameReader<R, super::Tokio> {
+        FrameReader::new_tokio(self, reader)
+    }
 }
 
-/// Splits a `futures_io::AsyncRead` into length-prefixed frames without
-/// copying them: a 4-byte big-endian length (not counting itself), then the
+/// Splits a reader (futures-io or tokio: see [`Family`]; a
+/// [`Stream`](futures_core::Stream) either way) into length-prefixed frames
+/// without copying them: a 4-byte big-endian length (not counting itself), then the
 /// payload. Each frame is the payload, as a [`Bytes`] slice of the pooled
 /// buffer it was read into.
 ///
@@ -73,8 +96,9 @@ impl BufferPool {
 /// assert_eq!(frames.next_frame().await?.unwrap(), "ok"); // still usable
 /// # Ok::<(), std::io::Error>(()) }).unwrap();
 /// ```
-pub struct FrameReader<R> {
+pub struct FrameReader<R, F = Futures> {
     reader: R,
+    family: PhantomData<fn() -> F>,
     win: Window,
     max_len: usize,
     /// Payload bytes of an over-long frame still to skip.
@@ -88,8 +112,8 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// A frame reader over `reader` with buffers from `pool`; the same as
-    /// [`pool.length_delimited(reader)`](BufferPool::length_delimited).
+    /// A frame reader over a futures-io `reader` with buffers from `pool`;
+    /// the same as [`pool.length_delimited(reader)`](BufferPool::length_delimited).
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -97,8 +121,31 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// # drop(frames);
     /// ```
     pub fn new(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R, super::Tokio> {
+    /// A frame reader over a tokio `reader`; the same as
+    /// [`pool.length_delimited_tokio(reader)`](BufferPool::length_delimited_tokio).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let (_a, b) = tokio::io::duplex(64);
+    /// let frames = bufpool::framing::FrameReader::new_tokio(&pool, b);
+    /// # drop(frames);
+    /// ```
+    pub fn new_tokio(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+impl<R, F> FrameReader<R, F> {
+    fn with_family(pool: &BufferPool, reader: R) -> Self {
         FrameReader {
             reader,
+            family: PhantomData,
             win: Window::new(pool),
             max_len: DEFAULT_MAX_FRAME_LEN,
             skip: 0,
@@ -130,7 +177,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn get_max_len(&self) -> usize {
         self.max_len
     }
+}
 
+impl<R, F: Family<R>> FrameReader<R, F> {
     /// The next frame's payload; `None` at the end of input.
     ///
     /// Cancel safe: dropping the future loses no data.
@@ -172,7 +221,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.skip = 0;
                     return Poll::Ready(Err(truncated()));
                 }
-                if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), 1, rs, usize::MAX))? == 0 {
+                if ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), 1, rs, usize::MAX))? == 0 {
                     self.eof = true;
                 }
                 continue;
@@ -231,12 +280,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             // frames read ahead, to batch many into one read.
             let rest = need - have;
             let max_read = if rest >= rs { rest } else { usize::MAX };
-            if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), need, alloc, max_read))? == 0 {
+            if ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), need, alloc, max_read))? == 0 {
                 self.eof = true;
             }
         }
     }
+}
 
+impl<R, F> FrameReader<R, F> {
     /// Bytes read but not yet returned as frames (length prefixes included).
     ///
     /// ```
@@ -287,7 +338,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-impl<R> fmt::Debug for FrameReader<R> {
+impl<R: Unpin, F: Family<R>> futures_core::Stream for FrameReader<R, F> {
+    type Item = io::Result<Bytes>;
+
+    /// [`poll_next_frame`](FrameReader::poll_next_frame) as a stream: `None`
+    /// at the end of input. The stream is not fused: polled again after
+    /// `None`, it reads again (more input may have come).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        self.get_mut().poll_next_frame(cx).map(Result::transpose)
+    }
+}
+
+impl<R, F> fmt::Debug for FrameReader<R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameReader")
             .field("buffered", &self.win.len())

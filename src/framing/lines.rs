@@ -1,14 +1,16 @@
 //! [`LineReader`]: newline-delimited framing into `Bytes` slices of pooled
 //! buffers.
 
+use super::family::{Family, Futures, Via};
 use super::window::{find_byte, Window};
-use crate::io::flavor::FuturesIo;
 use crate::BufferPool;
 use bytes::Bytes;
 use futures_io::AsyncRead;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 /// Default [`LineReader::max_len`]: 64 KiB.
@@ -32,11 +34,38 @@ impl BufferPool {
     pub fn lines<R: AsyncRead + Unpin>(&self, reader: R) -> LineReader<R> {
         LineReader::new(self, reader)
     }
+
+    /// [`lines`](BufferPool::lines) for a tokio `AsyncRead` (`TcpStream`,
+    /// `UnixStream`, ...), without `compat` (feature `tokio`). Why a twin
+    /// and not one generic method: [`framing::family`](super::family).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let (mut a, b) = tokio::io::duplex(64);
+    /// tokio::io::AsyncWriteExt::write_all(&mut a, b"PING\r\nQUIT\n").await?;
+    /// drop(a);
+    /// let lines: Vec<_> = pool.lines_tokio(b).collect().await; // a Stream of io::Result<Bytes>
+    /// assert_eq!(lines.len(), 2);
+    /// assert_eq!(lines[1].as_ref().unwrap(), "QUIT");
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn lines_tokio<R: tokio::io::AsyncRead + Unpin>(&self, reader: R) -> LineReader<R, super::Tokio> {
+        LineReader::new_tokio(self, reader)
+    }
 }
 
-/// Splits a `futures_io::AsyncRead` into lines without copying them: each
-/// line is a [`Bytes`] slice of the pooled buffer it was read into, and the
-/// buffer goes home when the reader and every line cut from it are gone.
+/// Splits a reader into lines without copying them: each line is a
+/// [`Bytes`] slice of the pooled buffer it was read into, and the buffer goes
+/// home when the reader and every line cut from it are gone.
+///
+/// `R` is read through the [`Family`] `F`: a `futures_io::AsyncRead`
+/// ([`Futures`], from [`BufferPool::lines`]) or a `tokio::io::AsyncRead`
+/// ([`Tokio`](super::Tokio), from [`BufferPool::lines_tokio`]). Either way
+/// the reader is a [`Stream`](futures_core::Stream) of `io::Result<Bytes>`
+/// as well as having [`next_line`](LineReader::next_line).
 ///
 /// * A line ends at `\n` or `\r\n`; the ending is not part of the line.
 /// * An empty line is a line (an empty `Bytes`).
@@ -71,8 +100,9 @@ impl BufferPool {
 /// assert_eq!(lines.next_line().await?, None);
 /// # Ok::<(), std::io::Error>(()) }).unwrap();
 /// ```
-pub struct LineReader<R> {
+pub struct LineReader<R, F = Futures> {
     reader: R,
+    family: PhantomData<fn() -> F>,
     win: Window,
     max_len: usize,
     /// Leading unconsumed bytes already searched for `\n` without success.
@@ -85,8 +115,8 @@ pub struct LineReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
-    /// A line reader over `reader` with buffers from `pool`; the same as
-    /// [`pool.lines(reader)`](BufferPool::lines).
+    /// A line reader over a futures-io `reader` with buffers from `pool`; the
+    /// same as [`pool.lines(reader)`](BufferPool::lines).
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -94,8 +124,31 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// # drop(lines);
     /// ```
     pub fn new(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: tokio::io::AsyncRead + Unpin> LineReader<R, super::Tokio> {
+    /// A line reader over a tokio `reader`; the same as
+    /// [`pool.lines_tokio(reader)`](BufferPool::lines_tokio).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let (_a, b) = tokio::io::duplex(64);
+    /// let lines = bufpool::framing::LineReader::new_tokio(&pool, b);
+    /// # drop(lines);
+    /// ```
+    pub fn new_tokio(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+impl<R, F> LineReader<R, F> {
+    fn with_family(pool: &BufferPool, reader: R) -> Self {
         LineReader {
             reader,
+            family: PhantomData,
             win: Window::new(pool),
             max_len: DEFAULT_MAX_LINE_LEN,
             scanned: 0,
@@ -126,7 +179,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn get_max_len(&self) -> usize {
         self.max_len
     }
+}
 
+impl<R, F: Family<R>> LineReader<R, F> {
     /// The next line, without its ending; `None` at the end of input.
     ///
     /// Cancel safe: dropping the future loses no data.
@@ -175,7 +230,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     return Poll::Ready(Ok(None));
                 }
                 let rs = self.win.read_size();
-                if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), 1, rs, usize::MAX))? == 0 {
+                if ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), 1, rs, usize::MAX))? == 0 {
                     self.eof = true;
                 }
                 continue;
@@ -217,8 +272,13 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let rs = self.win.read_size();
             let min_total = len + (rs / 2).max(1);
             let alloc_total = (len + rs).max(len.saturating_mul(2));
-            if ready!(self.win.poll_fill(cx, &mut FuturesIo(&mut self.reader), min_total, alloc_total, usize::MAX))?
-                == 0
+            if ready!(self.win.poll_fill(
+                cx,
+                &mut Via::<F, R>::new(&mut self.reader),
+                min_total,
+                alloc_total,
+                usize::MAX
+            ))? == 0
             {
                 self.eof = true;
             }
@@ -237,7 +297,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         line.truncate(content);
         line
     }
+}
 
+impl<R, F> LineReader<R, F> {
     /// Bytes read but not yet returned as lines (complete lines first, then
     /// any unfinished one).
     ///
@@ -293,7 +355,18 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
-impl<R> fmt::Debug for LineReader<R> {
+impl<R: Unpin, F: Family<R>> futures_core::Stream for LineReader<R, F> {
+    type Item = io::Result<Bytes>;
+
+    /// [`poll_next_line`](LineReader::poll_next_line) as a stream: `None`
+    /// at the end of input. The stream is not fused: polled again after
+    /// `None`, it reads again (more input may have come).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        self.get_mut().poll_next_line(cx).map(Result::transpose)
+    }
+}
+
+impl<R, F> fmt::Debug for LineReader<R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineReader")
             .field("buffered", &self.win.len())
