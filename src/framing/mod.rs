@@ -39,6 +39,7 @@
 //! than once (amortised by doubling, and bounded by `max_len`).
 
 pub mod family;
+mod format;
 mod frames;
 mod freeze;
 mod lines;
