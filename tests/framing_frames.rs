@@ -4,7 +4,7 @@
 mod framing_util;
 
 use bufpool::BufferPool;
-use framing_util::{block_on, encode_frames, poll_to_end, pool_with_read_size, Chunked};
+use framing_util::{block_on, encode_frames, poll_to_end, pool_with_read_size, Chunked, Script};
 use proptest::prelude::*;
 use std::io::ErrorKind;
 
@@ -102,6 +102,53 @@ fn max_len_is_exact_and_reader_stays_usable() {
             assert_eq!(got, want, "rs {read_size}, chunk {size}");
         }
     }
+}
+
+#[test]
+fn end_of_input_is_not_permanent() {
+    // As `FramedRead`: after `None`, a later call reads again.
+    let pool = BufferPool::new();
+    let one = encode_frames(&[b"1"]);
+    let two = encode_frames(&[b"2"]);
+    block_on(async {
+        let mut frames = pool.length_delimited(Script::new(&[&one, b"", &two]));
+        assert_eq!(frames.next_frame().await.unwrap().unwrap(), "1");
+        assert_eq!(frames.next_frame().await.unwrap(), None);
+        assert_eq!(frames.next_frame().await.unwrap().unwrap(), "2");
+        assert_eq!(frames.next_frame().await.unwrap(), None);
+        assert_eq!(frames.next_frame().await.unwrap(), None);
+    });
+    // A frame cut short by the end of input is an error, then `None`, then
+    // reading goes on with what comes next.
+    block_on(async {
+        let mut frames = pool.length_delimited(Script::new(&[&one[..3], b"", &two]));
+        assert_eq!(frames.next_frame().await.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+        assert_eq!(frames.next_frame().await.unwrap(), None);
+        assert_eq!(frames.next_frame().await.unwrap().unwrap(), "2");
+    });
+}
+
+#[test]
+fn lowering_max_len_mid_frame_delivers_that_frame() {
+    // As `FramedRead` with `LengthDelimitedCodec`: a frame whose length was
+    // accepted is delivered; the new limit applies from the next frame.
+    let pool = pool_with_read_size(64);
+    let input = encode_frames(&[b"123456789", b"abcdefghi", b"ok"]);
+    let mut frames = pool.length_delimited(Chunked::new(input, &[7]).pending());
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    // Poll until the first frame is partly in and the reader pends.
+    let mut polls = 0;
+    while frames.buffer().len() < 5 {
+        assert!(frames.poll_next_frame(&mut cx).is_pending());
+        polls += 1;
+        assert!(polls < 10);
+    }
+    let mut frames = frames.max_len(5);
+    block_on(async {
+        assert_eq!(frames.next_frame().await.unwrap().unwrap(), "123456789");
+        assert_eq!(frames.next_frame().await.unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(frames.next_frame().await.unwrap().unwrap(), "ok");
+    });
 }
 
 #[test]

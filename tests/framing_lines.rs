@@ -4,7 +4,7 @@
 mod framing_util;
 
 use bufpool::BufferPool;
-use framing_util::{block_on, model_lines, poll_to_end, pool_with_read_size, Chunked};
+use framing_util::{block_on, model_lines, poll_to_end, pool_with_read_size, Chunked, Script};
 use proptest::prelude::*;
 use std::io::ErrorKind;
 
@@ -36,6 +36,97 @@ fn model_is_split_semantics() {
     assert_eq!(model_lines(b"\n"), vec![b"".to_vec()]);
     assert_eq!(model_lines(b"a\r\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
     assert_eq!(model_lines(b"a\n\nb\r"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+    assert_eq!(model_lines(b"a\n\r"), vec![b"a".to_vec()]);
+    assert_eq!(model_lines(b"\r"), Vec::<Vec<u8>>::new());
+}
+
+/// Every line `tokio_util::codec::FramedRead` with `LinesCodec` gives for the
+/// same reader, until its `None`.
+fn lines_codec(reader: Chunked) -> Vec<Result<Vec<u8>, ErrorKind>> {
+    use futures::StreamExt;
+    use tokio_util::compat::FuturesAsyncReadCompatExt;
+    block_on(async {
+        let mut framed = tokio_util::codec::FramedRead::new(reader.compat(), tokio_util::codec::LinesCodec::new());
+        let mut out = Vec::new();
+        while let Some(item) = framed.next().await {
+            out.push(item.map(String::into_bytes).map_err(|_| ErrorKind::InvalidData));
+        }
+        out
+    })
+}
+
+#[test]
+fn a_lone_carriage_return_at_end_of_input_is_no_line() {
+    // `LinesCodec::decode_eof` returns `None` when all that is left is `\r`.
+    let pool = BufferPool::new();
+    for input in [&b"a\n\r"[..], b"\r", b"\r\n\r", b"x\r\n\r"] {
+        let want = lines_codec(Chunked::new(input, &[]));
+        assert_eq!(read_all(&pool, Chunked::new(input, &[]), 1024), want, "{input:?}");
+        assert_eq!(read_all(&pool, Chunked::new(input, &[1]), 1024), want, "{input:?} a byte a read");
+    }
+    assert_eq!(read_all(&pool, Chunked::new(&b"a\n\r"[..], &[]), 1024), vec![Ok(b"a".to_vec())]);
+    assert_eq!(read_all(&pool, Chunked::new(&b"\r"[..], &[]), 1024), vec![]);
+}
+
+#[test]
+fn end_of_input_is_not_permanent() {
+    // As `FramedRead`: after `None`, a later call reads again (a file that
+    // grows, a terminal after Ctrl-D).
+    let pool = BufferPool::new();
+    block_on(async {
+        let mut lines = pool.lines(Script::new(&[b"1\n", b"", b"2\n"]));
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "1");
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "2");
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        assert_eq!(lines.next_line().await.unwrap(), None);
+    });
+    // A line without its newline is given at the end of input; what comes
+    // after the pause is a new line.
+    block_on(async {
+        let mut lines = pool.lines(Script::new(&[b"ab", b"", b"cd\n"]));
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "ab");
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "cd");
+    });
+    // A lone `\r` at the pause stays buffered, as in `LinesCodec`.
+    block_on(async {
+        let mut lines = pool.lines(Script::new(&[b"\r", b"", b"b\n"]));
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "\rb");
+    });
+    // The rest of an over-long line is skipped across the pause too.
+    block_on(async {
+        let mut lines = pool.lines(Script::new(&[b"toolong", b"", b"x\n"])).max_len(3);
+        assert_eq!(lines.next_line().await.unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(lines.next_line().await.unwrap(), None);
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "x");
+    });
+}
+
+#[test]
+fn resumed_input_matches_framed_read() {
+    use futures::StreamExt;
+    use tokio_util::compat::FuturesAsyncReadCompatExt;
+    let script: &[&[u8]] = &[b"1\n2", b"", b"\n3\r", b"", b"", b"\n4\n"];
+    let ours = block_on(async {
+        let mut lines = pool_with_read_size(4).lines(Script::new(script));
+        let mut out = Vec::new();
+        for _ in 0..12 {
+            out.push(lines.next_line().await.unwrap().map(|l| l.to_vec()));
+        }
+        out
+    });
+    let theirs = block_on(async {
+        let mut framed =
+            tokio_util::codec::FramedRead::new(Script::new(script).compat(), tokio_util::codec::LinesCodec::new());
+        let mut out = Vec::new();
+        for _ in 0..12 {
+            out.push(framed.next().await.map(|l| l.unwrap().into_bytes()));
+        }
+        out
+    });
+    assert_eq!(ours, theirs);
 }
 
 #[test]
@@ -266,6 +357,17 @@ proptest! {
         let got = read_all(&pool, r, usize::MAX);
         prop_assert_eq!(got, ok_lines(&input));
         prop_assert_eq!(pool.stats().outstanding_buffers, 0);
+    }
+
+    #[test]
+    fn random_input_matches_lines_codec(
+        input in line_input(),
+        sizes in prop::collection::vec(1usize..40, 1..8),
+        read_size in 1usize..48,
+    ) {
+        let pool = pool_with_read_size(read_size);
+        let got = read_all(&pool, Chunked::new(input.clone(), &sizes), usize::MAX);
+        prop_assert_eq!(got, lines_codec(Chunked::new(input, &sizes)));
     }
 
     #[test]

@@ -159,10 +159,10 @@ fn on_return_scrubs_before_growth_returns_the_old_buffer() {
     assert!(again.iter().all(|&x| x == 0));
 }
 
-/// A read that finds the reader `Pending` lends a buffer and takes it back
-/// unwritten: under `OnReturn` that buffer needs no scrub, but a buffer that
-/// held data (a `copy` chunk) still gets one. Checked by content: data a
-/// reader produced never survives in the pool.
+/// A read that finds the reader `Pending` lends a buffer and takes it back:
+/// under `OnReturn` a loan the reader left all zero skips the scrub, and a
+/// buffer that held data still gets one. Checked by content: data a reader
+/// produced never survives in the pool.
 #[test]
 fn on_return_scrubs_data_but_pending_loans_stay_cheap_and_clean() {
     use futures::io::AsyncRead;
@@ -203,4 +203,95 @@ fn on_return_scrubs_data_but_pending_loans_stay_cheap_and_clean() {
     let cap = b.capacity();
     b.resize(cap, 0);
     assert!(b.iter().all(|&x| x == 0), "a reader's data survived in the pool under OnReturn");
+}
+
+/// A reader that uses the lent slice as scratch space (as TLS decrypting in
+/// place does), writes a secret into it, and still answers `Pending`. Under
+/// `OnReturn` the secret must not reach the next user of that buffer, on any
+/// path that lends a slice.
+#[test]
+fn on_return_scrubs_a_slice_a_pending_reader_wrote_into() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    const SECRET: &[u8] = b"PLAINTEXT-SECRET";
+
+    /// Writes the secret into the slice it gets, records where, and pends.
+    #[derive(Default)]
+    struct ScratchThenPending {
+        lent: Option<usize>,
+    }
+    impl futures::io::AsyncRead for ScratchThenPending {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            let n = SECRET.len().min(buf.len());
+            buf[..n].copy_from_slice(&SECRET[..n]);
+            self.lent = Some(buf.as_ptr() as usize);
+            Poll::Pending
+        }
+    }
+    impl tokio::io::AsyncRead for ScratchThenPending {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let scratch = buf.initialize_unfilled();
+            let n = SECRET.len().min(scratch.len());
+            scratch[..n].copy_from_slice(&SECRET[..n]);
+            self.lent = Some(scratch.as_ptr() as usize);
+            Poll::Pending
+        }
+    }
+
+    /// Polls the future once (it must pend), then checks the buffers the
+    /// pool hands out next: the lent one among them, and no secret in any.
+    fn check(
+        pool: &BufferPool,
+        what: &str,
+        r: &mut ScratchThenPending,
+        poll_once: impl FnOnce(&mut ScratchThenPending) -> bool,
+    ) {
+        assert!(poll_once(r), "{what}: the read did not pend");
+        let lent = r.lent.take().expect("the reader was polled");
+        assert_eq!(pool.stats().outstanding_buffers, 0, "{what}: a pending read holds no buffer");
+        let held: Vec<_> = (0..8).map(|_| pool.get(pool.config().read_size())).collect();
+        let mut found = false;
+        for mut b in held {
+            let base = b.as_ptr() as usize;
+            found |= (base..base + b.capacity()).contains(&lent);
+            let cap = b.capacity();
+            b.set_len(cap);
+            assert!(!b.windows(SECRET.len()).any(|w| w == SECRET), "{what}: the next get saw the secret");
+        }
+        assert!(found, "{what}: the lent buffer did not come back to the pool (the check saw nothing)");
+    }
+    fn pends<F: Future>(fut: F) -> bool {
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        std::pin::pin!(fut).poll(&mut cx).is_pending()
+    }
+
+    let pool = || BufferPool::builder().zeroing(Zeroing::OnReturn).read_size(4096).build().unwrap();
+    let mut r = ScratchThenPending::default();
+    let p = pool();
+    check(&p, "read", &mut r, |r| pends(p.read(r)));
+    let p = pool();
+    check(&p, "read_exact", &mut r, |r| pends(p.read_exact(r, 100)));
+    let p = pool();
+    check(&p, "copy", &mut r, |r| pends(p.copy(r, futures::io::sink())));
+    let p = pool();
+    check(&p, "lines", &mut r, |r| pends(async { p.lines(r).next_line().await }));
+    let p = pool();
+    check(&p, "frames", &mut r, |r| pends(async { p.length_delimited(r).next_frame().await }));
+    let p = pool();
+    check(&p, "read_tokio", &mut r, |r| pends(p.read_tokio(r)));
+    let p = pool();
+    check(&p, "read_exact_tokio", &mut r, |r| pends(p.read_exact_tokio(r, 100)));
+    let p = pool();
+    check(&p, "lines_tokio", &mut r, |r| pends(async { p.lines_tokio(r).next_line().await }));
+    let p = pool();
+    check(&p, "length_delimited_tokio", &mut r, |r| pends(async { p.length_delimited_tokio(r).next_frame().await }));
+    let p = pool();
+    check(&p, "copy_tokio", &mut r, |r| pends(p.copy_tokio(r, tokio::io::sink())));
 }

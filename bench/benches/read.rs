@@ -9,6 +9,10 @@
 //!   in-memory writer.
 //! * Idle memory (printed before the criterion groups): heap bytes per pending
 //!   read over 100,000 pending reads (glibc `mallinfo2`, main arena).
+//! * `idle_wake`: the cost of one wake-up of an idle read (lend, `Pending`,
+//!   give back) per zeroing mode; under `Zeroing::OnReturn` a reader may
+//!   have written into the lent slice, so what goes home is checked or
+//!   scrubbed.
 //!
 //! Results and commands: `docs/benchmarks.md`.
 //!
@@ -226,6 +230,33 @@ fn interleaved(title: &str, rounds: usize, methods: &mut [(&str, &mut dyn FnMut(
     }
 }
 
+/// Wake-ups of idle reads: each poll lends a 16 KiB buffer to a reader that
+/// answers `Pending` and takes it back, per zeroing mode, interleaved. The
+/// plain `Never` line is what every mode would cost if nothing went home
+/// dirty.
+fn idle_wake() {
+    use bufpool::Zeroing;
+    const WAKES: usize = 20_000;
+    let waker = futures::task::noop_waker();
+    let modes = [("Never", Zeroing::Never), ("OnGet", Zeroing::OnGet), ("OnReturn", Zeroing::OnReturn)];
+    let pools: Vec<BufferPool> =
+        modes.iter().map(|&(_, z)| BufferPool::builder().zeroing(z).read_size(16 * KIB).build().unwrap()).collect();
+    let wake = |pool: &BufferPool| {
+        let mut cx = Context::from_waker(&waker);
+        let mut r = Never;
+        for _ in 0..WAKES {
+            let mut f = pool.read(&mut r);
+            assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
+        }
+    };
+    let (p0, p1, p2) = (&pools[0], &pools[1], &pools[2]);
+    interleaved(
+        &format!("idle_wake/16KiB x {WAKES} pending polls"),
+        31,
+        &mut [(modes[0].0, &mut || wake(p0)), (modes[1].0, &mut || wake(p1)), (modes[2].0, &mut || wake(p2))],
+    );
+}
+
 /// The read and copy comparisons again, interleaved (see [`interleaved`]).
 fn interleaved_runs() {
     const READS: usize = 20_000;
@@ -304,6 +335,10 @@ fn interleaved_runs() {
 
 fn main() {
     idle_memory();
+    idle_wake();
+    if std::env::args().any(|a| a == "idle_wake") {
+        return;
+    }
     interleaved_runs();
     let mut c = Criterion::default().configure_from_args();
     read_ready(&mut c);

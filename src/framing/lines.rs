@@ -1,6 +1,7 @@
 //! [`LineReader`]: newline-delimited framing into `Bytes` slices of pooled
 //! buffers.
 
+use super::family::{Family, Futures, Via};
 use super::window::{find_byte, Window};
 use crate::BufferPool;
 use bytes::Bytes;
@@ -8,6 +9,8 @@ use futures_io::AsyncRead;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 /// Default [`LineReader::max_len`]: 64 KiB.
@@ -31,22 +34,53 @@ impl BufferPool {
     pub fn lines<R: AsyncRead + Unpin>(&self, reader: R) -> LineReader<R> {
         LineReader::new(self, reader)
     }
+
+    /// [`lines`](BufferPool::lines) for a tokio `AsyncRead` (`TcpStream`,
+    /// `UnixStream`, ...), without `compat` (feature `tokio`). Why a twin
+    /// and not one generic method: [`framing::family`](super::family).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let (mut a, b) = tokio::io::duplex(64);
+    /// tokio::io::AsyncWriteExt::write_all(&mut a, b"PING\r\nQUIT\n").await?;
+    /// drop(a);
+    /// let lines: Vec<_> = pool.lines_tokio(b).collect().await; // a Stream of io::Result<Bytes>
+    /// assert_eq!(lines.len(), 2);
+    /// assert_eq!(lines[1].as_ref().unwrap(), "QUIT");
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn lines_tokio<R: tokio::io::AsyncRead + Unpin>(&self, reader: R) -> LineReader<R, super::Tokio> {
+        LineReader::new_tokio(self, reader)
+    }
 }
 
-/// Splits a `futures_io::AsyncRead` into lines without copying them: each
-/// line is a [`Bytes`] slice of the pooled buffer it was read into, and the
-/// buffer goes home when the reader and every line cut from it are gone.
+/// Splits a reader into lines without copying them: each line is a
+/// [`Bytes`] slice of the pooled buffer it was read into, and the buffer goes
+/// home when the reader and every line cut from it are gone.
+///
+/// `R` is read through the [`Family`] `F`: a `futures_io::AsyncRead`
+/// ([`Futures`], from [`BufferPool::lines`]) or a `tokio::io::AsyncRead`
+/// ([`Tokio`](super::Tokio), from [`BufferPool::lines_tokio`]). Either way
+/// the reader is a [`Stream`](futures_core::Stream) of `io::Result<Bytes>`
+/// as well as having [`next_line`](LineReader::next_line).
 ///
 /// * A line ends at `\n` or `\r\n`; the ending is not part of the line.
 /// * An empty line is a line (an empty `Bytes`).
 /// * Input that ends without a newline gives a last line (a single trailing
-///   `\r` there is taken as part of the line ending, as
-///   `tokio_util::codec::LinesCodec` does); then `None`.
+///   `\r` there is taken as part of the line ending, and a lone `\r` is no
+///   line, as `tokio_util::codec::LinesCodec` has it); then `None`.
+/// * The end of input is not final: after `None`, the next call reads again
+///   (a file that grows, a terminal after Ctrl-D), as `FramedRead` does.
 /// * A line longer than [`max_len`](LineReader::max_len) bytes (without its
 ///   ending) is an [`InvalidData`](io::ErrorKind::InvalidData) error. The
 ///   reader stays usable: the rest of that line is skipped, and the next
 ///   call returns the line after it. Buffering is bounded by about
-///   `max_len` plus one read.
+///   `max_len` plus one read. Two differences from `LinesCodec`: `max_len`
+///   counts the line without its ending (`LinesCodec` counts a `\r`), and
+///   the end of input also ends a line being skipped.
 /// * An I/O error from the reader is returned as is; calling again retries
 ///   the read, and bytes already buffered are kept.
 ///
@@ -66,20 +100,23 @@ impl BufferPool {
 /// assert_eq!(lines.next_line().await?, None);
 /// # Ok::<(), std::io::Error>(()) }).unwrap();
 /// ```
-pub struct LineReader<R> {
+pub struct LineReader<R, F = Futures> {
     reader: R,
+    family: PhantomData<fn() -> F>,
     win: Window,
     max_len: usize,
     /// Leading unconsumed bytes already searched for `\n` without success.
     scanned: usize,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+    /// A read returned 0 bytes, and the `None` it leads to has not been
+    /// returned yet.
     eof: bool,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
-    /// A line reader over `reader` with buffers from `pool`; the same as
-    /// [`pool.lines(reader)`](BufferPool::lines).
+    /// A line reader over a futures-io `reader` with buffers from `pool`; the
+    /// same as [`pool.lines(reader)`](BufferPool::lines).
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -87,8 +124,31 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// # drop(lines);
     /// ```
     pub fn new(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: tokio::io::AsyncRead + Unpin> LineReader<R, super::Tokio> {
+    /// A line reader over a tokio `reader`; the same as
+    /// [`pool.lines_tokio(reader)`](BufferPool::lines_tokio).
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let (_a, b) = tokio::io::duplex(64);
+    /// let lines = bufpool::framing::LineReader::new_tokio(&pool, b);
+    /// # drop(lines);
+    /// ```
+    pub fn new_tokio(pool: &BufferPool, reader: R) -> Self {
+        Self::with_family(pool, reader)
+    }
+}
+
+impl<R, F> LineReader<R, F> {
+    fn with_family(pool: &BufferPool, reader: R) -> Self {
         LineReader {
             reader,
+            family: PhantomData,
             win: Window::new(pool),
             max_len: DEFAULT_MAX_LINE_LEN,
             scanned: 0,
@@ -119,7 +179,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn get_max_len(&self) -> usize {
         self.max_len
     }
+}
 
+impl<R, F: Family<R>> LineReader<R, F> {
     /// The next line, without its ending; `None` at the end of input.
     ///
     /// Cancel safe: dropping the future loses no data.
@@ -162,11 +224,13 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     None => self.win.clear(),
                 }
                 if self.eof {
+                    // The end of input ends the skipped line too.
                     self.discarding = false;
+                    self.eof = false;
                     return Poll::Ready(Ok(None));
                 }
                 let rs = self.win.read_size();
-                if ready!(self.win.poll_fill(cx, &mut self.reader, 1, rs, usize::MAX))? == 0 {
+                if ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), 1, rs, usize::MAX))? == 0 {
                     self.eof = true;
                 }
                 continue;
@@ -193,7 +257,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 return Poll::Ready(Err(too_long(self.max_len)));
             }
             if self.eof {
-                if len == 0 {
+                if len == 0 || data == b"\r" {
+                    // Nothing left, or only a lone `\r`, which
+                    // `LinesCodec::decode_eof` also takes for no line (and
+                    // keeps). The end of input is reported once: the next
+                    // call reads again, as `FramedRead` does.
+                    self.eof = false;
                     return Poll::Ready(Ok(None));
                 }
                 self.scanned = 0;
@@ -203,7 +272,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let rs = self.win.read_size();
             let min_total = len + (rs / 2).max(1);
             let alloc_total = (len + rs).max(len.saturating_mul(2));
-            if ready!(self.win.poll_fill(cx, &mut self.reader, min_total, alloc_total, usize::MAX))? == 0 {
+            if ready!(self.win.poll_fill(
+                cx,
+                &mut Via::<F, R>::new(&mut self.reader),
+                min_total,
+                alloc_total,
+                usize::MAX
+            ))? == 0
+            {
                 self.eof = true;
             }
         }
@@ -221,7 +297,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         line.truncate(content);
         line
     }
+}
 
+impl<R, F> LineReader<R, F> {
     /// Bytes read but not yet returned as lines (complete lines first, then
     /// any unfinished one).
     ///
@@ -277,7 +355,18 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
-impl<R> fmt::Debug for LineReader<R> {
+impl<R: Unpin, F: Family<R>> futures_core::Stream for LineReader<R, F> {
+    type Item = io::Result<Bytes>;
+
+    /// [`poll_next_line`](LineReader::poll_next_line) as a stream: `None`
+    /// at the end of input. The stream is not fused: polled again after
+    /// `None`, it reads again (more input may have come).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        self.get_mut().poll_next_line(cx).map(Result::transpose)
+    }
+}
+
+impl<R, F> fmt::Debug for LineReader<R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineReader")
             .field("buffered", &self.win.len())

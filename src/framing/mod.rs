@@ -7,8 +7,12 @@
 //!   `PooledBuffer` also implements [`bytes::BufMut`].
 //! * [`BufferPool::lines`](crate::BufferPool::lines) gives a [`LineReader`]
 //!   and [`BufferPool::length_delimited`](crate::BufferPool::length_delimited)
-//!   a [`FrameReader`] over any `futures_io::AsyncRead`. Each line or frame is
-//!   a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was read into.
+//!   a [`FrameReader`] over any `futures_io::AsyncRead`; `lines_tokio` and
+//!   `length_delimited_tokio` take a tokio `AsyncRead` (feature `tokio`, no
+//!   `compat`; why twins: [`family`]). Both readers are
+//!   [`Stream`](futures_core::Stream)s of `io::Result<Bytes>`, and each line
+//!   or frame is a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was
+//!   read into.
 //!
 //! ```
 //! # futures::executor::block_on(async {
@@ -34,10 +38,15 @@
 //! Only a line longer than a read, which must grow in place, is copied more
 //! than once (amortised by doubling, and bounded by `max_len`).
 
+pub mod family;
+mod format;
 mod frames;
 mod freeze;
 mod lines;
 mod window;
 
+#[cfg(feature = "tokio")]
+pub use family::Tokio;
+pub use family::{Family, Futures};
 pub use frames::{FrameReader, DEFAULT_MAX_FRAME_LEN};
 pub use lines::{LineReader, DEFAULT_MAX_LINE_LEN};

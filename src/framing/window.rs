@@ -2,11 +2,11 @@
 //! a frozen `Bytes` (cut into items without copying) or in one unfrozen
 //! `PooledBuffer` holding an unfinished item, which later reads append to.
 
+use crate::io::flavor::Source;
+use crate::io::lend::give_back_pending;
 use crate::{BufferPool, PooledBuffer};
 use bytes::{Buf, Bytes};
-use futures_io::AsyncRead;
 use std::io;
-use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 pub(super) struct Window {
@@ -92,10 +92,10 @@ impl Window {
     /// Returns the number of bytes read; 0 means end of input. While the
     /// read is pending no buffer is held beyond the unconsumed bytes: a
     /// buffer lent to `poll_read` goes back to the pool.
-    pub(super) fn poll_fill<R: AsyncRead + Unpin>(
+    pub(super) fn poll_fill<S: Source>(
         &mut self,
         cx: &mut Context<'_>,
-        reader: &mut R,
+        reader: &mut S,
         min_total: usize,
         alloc_total: usize,
         max_read: usize,
@@ -124,7 +124,10 @@ impl Window {
         let spare = b.spare_mut();
         let limit = spare.len().min(max_read);
         let n = match poll_read(cx, reader, &mut spare[..limit]) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                give_back_pending(&self.pool, b, tail..tail + limit);
+                return Poll::Pending;
+            }
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
             Poll::Ready(Ok(n)) => n,
@@ -144,11 +147,12 @@ fn get(pool: &BufferPool, cap: usize) -> io::Result<PooledBuffer> {
     Ok(b)
 }
 
-/// `poll_read`, retrying on `Interrupted`.
-fn poll_read<R: AsyncRead + Unpin>(cx: &mut Context<'_>, reader: &mut R, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+/// `poll_read`, retrying on `Interrupted`; a count above `buf.len()` is an
+/// `InvalidData` error ([`Source::poll_read_into`]).
+fn poll_read<S: Source>(cx: &mut Context<'_>, reader: &mut S, buf: &mut [u8]) -> Poll<io::Result<usize>> {
     debug_assert!(!buf.is_empty());
     loop {
-        match Pin::new(&mut *reader).poll_read(cx, buf) {
+        match reader.poll_read_into(cx, buf) {
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }

@@ -3,7 +3,7 @@
 //! futures-io surface ([`BufferPool::copy`], [`pooled_copy`]) is below it.
 
 use super::flavor::{FuturesIo, Sink, Source};
-use super::lend::{lend, overclaim, read_limit};
+use super::lend::{give_back_pending, lend, read_limit};
 use crate::buffer::PooledBuffer;
 use crate::BufferPool;
 use futures_io::{AsyncRead, AsyncWrite};
@@ -60,8 +60,8 @@ impl CopyState {
                                 "the writer accepted 0 bytes",
                             )));
                         }
-                        Poll::Ready(Ok(k)) if k > rest => return Poll::Ready(Err(overclaim(k, rest))),
                         Poll::Ready(Ok(k)) => {
+                            debug_assert!(k <= rest, "Sink::poll_write_from checks the count");
                             self.pos += k;
                             self.total += k as u64;
                         }
@@ -82,20 +82,20 @@ impl CopyState {
             };
             match src.poll_read_into(cx, &mut buf) {
                 // `buf` goes home: nothing is held while the reader waits. A
-                // fresh loan had nothing read into it (no `OnReturn` scrub
-                // needed); a reused one still holds the last chunk.
+                // reused one still holds the last chunk, so it is scrubbed
+                // under `OnReturn`; a fresh loan is checked first.
                 Poll::Pending => {
                     if reused {
                         drop(buf);
                     } else {
-                        buf.recycle_unwritten();
+                        give_back_pending(pool, buf, 0..chunk);
                     }
                     return Poll::Pending;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => self.flushing = true,
-                Poll::Ready(Ok(n)) if n > chunk => return Poll::Ready(Err(overclaim(n, chunk))),
                 Poll::Ready(Ok(n)) => {
+                    debug_assert!(n <= chunk, "Source::poll_read_into checks the count");
                     buf.truncate(n);
                     self.pos = 0;
                     self.buf = Some(buf);

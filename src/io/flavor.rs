@@ -10,17 +10,49 @@ use std::task::{Context, Poll};
 
 /// Something to read from, polled into an initialised slice.
 pub(crate) trait Source {
-    /// Reads into `buf`; the returned count is *unchecked* (a buggy reader may
-    /// claim more than `buf.len()`): callers check it.
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Reads into `buf`, returning the count the reader reported, unchecked
+    /// (a buggy reader may claim more than `buf.len()`). Only
+    /// [`poll_read_into`](Source::poll_read_into) calls it.
+    fn poll_read_unchecked(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// Reads into `buf`; a count above `buf.len()` is an
+    /// [`InvalidData`](io::ErrorKind::InvalidData) error. Every path that
+    /// lends a slice reads through here, so none trusts a reader's count.
+    #[inline]
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let room = buf.len();
+        match self.poll_read_unchecked(cx, buf) {
+            Poll::Ready(Ok(n)) if n > room => Poll::Ready(Err(overclaim("reader", n, room))),
+            other => other,
+        }
+    }
 }
 
 /// Something to write to.
 pub(crate) trait Sink {
-    /// Writes from `buf`; the returned count is unchecked, as for [`Source`].
-    fn poll_write_from(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Writes from `buf`, returning the count the writer reported, unchecked.
+    /// Only [`poll_write_from`](Sink::poll_write_from) calls it.
+    fn poll_write_unchecked(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Writes from `buf`; a count above `buf.len()` is an
+    /// [`InvalidData`](io::ErrorKind::InvalidData) error, as for [`Source`].
+    #[inline]
+    fn poll_write_from(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let room = buf.len();
+        match self.poll_write_unchecked(cx, buf) {
+            Poll::Ready(Ok(n)) if n > room => Poll::Ready(Err(overclaim("writer", n, room))),
+            other => other,
+        }
+    }
+
     /// Flushes everything written so far.
     fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// The error for a reader or writer that claims more bytes than it was given.
+#[cold]
+fn overclaim(who: &str, claimed: usize, room: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{who} claimed {claimed} bytes in a buffer of {room} bytes"))
 }
 
 /// A futures-io reader or writer.
@@ -28,14 +60,14 @@ pub(crate) struct FuturesIo<'a, T: ?Sized>(pub(crate) &'a mut T);
 
 impl<R: futures_io::AsyncRead + Unpin + ?Sized> Source for FuturesIo<'_, R> {
     #[inline]
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read_unchecked(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut *self.0).poll_read(cx, buf)
     }
 }
 
 impl<W: futures_io::AsyncWrite + Unpin + ?Sized> Sink for FuturesIo<'_, W> {
     #[inline]
-    fn poll_write_from(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write_unchecked(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut *self.0).poll_write(cx, buf)
     }
 
@@ -52,7 +84,7 @@ pub(crate) struct Tokio<'a, T: ?Sized>(pub(crate) &'a mut T);
 #[cfg(feature = "tokio")]
 impl<R: tokio::io::AsyncRead + Unpin + ?Sized> Source for Tokio<'_, R> {
     #[inline]
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read_unchecked(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         // `ReadBuf::new` marks the whole slice initialised (it is: a pooled
         // buffer's capacity always is), so the reader never zeroes it.
         let mut rb = tokio::io::ReadBuf::new(buf);
@@ -78,7 +110,7 @@ impl<R: tokio::io::AsyncRead + Unpin + ?Sized> Source for Tokio<'_, R> {
 #[cfg(feature = "tokio")]
 impl<W: tokio::io::AsyncWrite + Unpin + ?Sized> Sink for Tokio<'_, W> {
     #[inline]
-    fn poll_write_from(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write_unchecked(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut *self.0).poll_write(cx, buf)
     }
 

@@ -9,8 +9,9 @@
 use super::flavor::Source;
 use crate::buffer::PooledBuffer;
 use crate::class::Fit;
-use crate::BufferPool;
+use crate::{BufferPool, Zeroing};
 use std::io;
+use std::ops::Range;
 use std::task::{Context, Poll};
 
 /// The limit `read_up_to` really uses: 0 is refused (it would be
@@ -50,11 +51,24 @@ pub(crate) fn lend(pool: &BufferPool, limit: usize) -> io::Result<PooledBuffer> 
     Ok(buf)
 }
 
-pub(crate) fn overclaim(claimed: usize, room: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("reader claimed {claimed} bytes read into a buffer of {room} bytes"),
-    )
+/// Gives back `buf` after the reader it was lent to (bytes `lent` of it,
+/// which may reach past `len()`, up to the capacity) answered `Pending`.
+///
+/// A `Pending` reader may still have written into the slice (TLS decrypts
+/// in place, using it as scratch space), so under `Zeroing::OnReturn` the
+/// lent bytes are scrubbed here. That restores the whole buffer to zero:
+/// under `OnReturn` every pooled buffer leaves the pool zeroed (fresh ones
+/// are; returned ones are scrubbed, whole or, here, where they were lent),
+/// and nothing of `buf` outside `lent` was written since. So the buffer goes
+/// home without a second, whole-capacity scrub.
+#[inline]
+pub(crate) fn give_back_pending(pool: &BufferPool, mut buf: PooledBuffer, lent: Range<usize>) {
+    if pool.config().zeroing() == Zeroing::OnReturn {
+        let cap = buf.capacity();
+        buf.set_len(cap);
+        buf[lent].fill(0);
+    }
+    buf.recycle_unwritten();
 }
 
 /// Moves a small result out of a much larger buffer: when the class that
@@ -97,10 +111,9 @@ pub(crate) fn poll_once<S: Source>(
     let limit = read_limit(pool, limit)?;
     let mut buf = lend(pool, limit)?;
     let n = match src.poll_read_into(cx, &mut buf) {
-        // `buf` goes home here: nothing is held while the reader waits. The
-        // reader read nothing into it, so `Zeroing::OnReturn` need not scrub.
+        // `buf` goes home here: nothing is held while the reader waits.
         Poll::Pending => {
-            buf.recycle_unwritten();
+            give_back_pending(pool, buf, 0..limit);
             return Poll::Pending;
         }
         Poll::Ready(r) => r?,
@@ -108,9 +121,7 @@ pub(crate) fn poll_once<S: Source>(
     if n == 0 {
         return Poll::Ready(Ok(None));
     }
-    if n > limit {
-        return Poll::Ready(Err(overclaim(n, limit)));
-    }
+    debug_assert!(n <= limit, "Source::poll_read_into checks the count");
     buf.truncate(n);
     Poll::Ready(Ok(Some(right_size(pool, buf))))
 }
@@ -153,7 +164,7 @@ impl Exact {
                     if filled == 0 {
                         // Nothing arrived yet: hold nothing while waiting.
                         if let Some(b) = self.buf.take() {
-                            b.recycle_unwritten();
+                            give_back_pending(pool, b, 0..len);
                         }
                     }
                     return Poll::Pending;
@@ -169,11 +180,8 @@ impl Exact {
                         format!("EOF after {filled} of {len} bytes"),
                     )));
                 }
-                Poll::Ready(Ok(k)) if k > len - filled => {
-                    self.reset();
-                    return Poll::Ready(Err(overclaim(k, len - filled)));
-                }
                 Poll::Ready(Ok(k)) => {
+                    debug_assert!(k <= len - filled, "Source::poll_read_into checks the count");
                     self.filled += k;
                     if self.filled == len {
                         self.filled = 0;

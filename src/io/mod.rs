@@ -1,7 +1,8 @@
 //! The async read layer: reads that take a pooled buffer only once data is
 //! ready, on futures-io readers and (feature `tokio`) tokio's.
 //!
-//! * `flavor`: the two `poll_read` flavours behind one private trait.
+//! * `flavor`: the two `poll_read` flavours behind one private trait, and the
+//!   one place a reader's or writer's count is checked.
 //! * `lend`: lending a buffer for one `poll_read`; the `read` and
 //!   `read_exact` state machines; limits; right-sizing.
 //! * `read`: the futures-io `read` / `read_up_to` / `read_exact` surface.
@@ -9,8 +10,8 @@
 //! * `tokio`: the `*_tokio` surface.
 
 mod copy;
-mod flavor;
-mod lend;
+pub(crate) mod flavor;
+pub(crate) mod lend;
 mod read;
 #[cfg(feature = "tokio")]
 mod tokio;

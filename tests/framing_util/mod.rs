@@ -77,11 +77,13 @@ impl AsyncRead for Chunked {
 }
 
 /// Lines as `split` on `\n` gives them: a trailing empty piece (input ending in
-/// `\n`, or empty input) is not a line, and one `\r` before each `\n` (or at
-/// the very end) is part of the line ending.
+/// `\n`, or empty input) or a trailing lone `\r` is not a line, and one `\r`
+/// before each `\n` (or at the very end) is part of the line ending.
 pub fn model_lines(input: &[u8]) -> Vec<Vec<u8>> {
     let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    if parts.last().is_some_and(|p| p.is_empty()) {
+    // The last piece has no `\n` after it: empty, or a lone `\r` (all
+    // line ending, as `LinesCodec::decode_eof` has it), it is not a line.
+    if parts.last().is_some_and(|p| p.is_empty() || *p == b"\r") {
         parts.pop();
     }
     parts.into_iter().map(|p| p.strip_suffix(b"\r").unwrap_or(p).to_vec()).collect()
@@ -124,5 +126,33 @@ pub fn poll_to_end<T>(
             Poll::Ready(Ok(None)) => return (items, seen),
             Poll::Ready(Err(e)) => panic!("unexpected error {e}"),
         }
+    }
+}
+
+/// Hands out `script` one entry per read (cut to the caller's buffer, the
+/// rest kept for the next read); an empty entry is one end of input (a
+/// 0-byte read), after which later entries still come, as from a file that
+/// grows or a terminal after Ctrl-D. Past the end of the script, every read
+/// is end of input.
+pub struct Script {
+    script: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl Script {
+    pub fn new(script: &[&[u8]]) -> Self {
+        Script { script: script.iter().map(|s| s.to_vec()).collect() }
+    }
+}
+
+impl AsyncRead for Script {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let Some(mut next) = self.script.pop_front() else { return Poll::Ready(Ok(0)) };
+        let n = next.len().min(buf.len());
+        buf[..n].copy_from_slice(&next[..n]);
+        if n < next.len() {
+            next.drain(..n);
+            self.script.push_front(next);
+        }
+        Poll::Ready(Ok(n))
     }
 }
