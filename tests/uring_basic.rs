@@ -104,10 +104,32 @@ fn batching_under_tokio() {
         let s = ring.stats();
         println!("{:?}: {s:?}", ring.backend());
         assert!(s.ops >= scale(1600) as u64);
+        // A stream per task: each submits its reads in batches.
+        rt.block_on(async {
+            let file = std::sync::Arc::new(file.try_clone().unwrap());
+            let tasks: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let (ring, file) = (ring.clone(), file.clone());
+                    tokio::spawn(async move {
+                        use futures::StreamExt;
+                        let reads = (0..scale(400) as u64).map(move |i| (((i * 7919 + t) * 4096) % (4 << 20), 4096));
+                        let mut s = ring.read_many(&*file, reads, 16).unwrap();
+                        while let Some((off, r)) = s.next().await {
+                            assert_eq!(r.unwrap()[0], pattern(off));
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let s2 = ring.stats();
         if ring.backend() == Backend::IoUring {
             // One io_uring_enter covers a batch: far fewer submits than ops.
-            assert!(s.submit_calls * 2 < s.ops, "no batching: {s:?}");
-            assert!(s.max_batch > 1, "{s:?}");
+            let (ops, submits) = (s2.ops - s.ops, s2.submit_calls - s.submit_calls);
+            assert!(submits * 2 < ops, "no batching: {submits} submits for {ops} ops");
+            assert!(s2.max_batch > 1, "{s2:?}");
         }
     }
     wait_quiescent(&pool);
@@ -143,6 +165,21 @@ fn full_ring_waits_never_fails() {
     let path = dir.join("f");
     let file = make_file(&path, 1 << 20);
     for ring in rings(&pool, 4) {
+        if ring.backend() == Backend::IoUring {
+            // Page-cache reads complete in the poll that submits them, so
+            // fill the ring with reads that wait: of an empty pipe.
+            let (rd, mut wr) = pipe();
+            let mut held: Vec<_> = (0..4).map(|_| Box::pin(ring.read_at(&rd, 0, 1))).collect();
+            for f in held.iter_mut() {
+                assert!(poll_once(f).is_pending());
+            }
+            let mut more = Box::pin(ring.read_at(&file, 0, 16));
+            assert!(poll_once(&mut more).is_pending(), "a full ring waits");
+            std::io::Write::write_all(&mut wr, b"abcd").unwrap();
+            let got = futures::executor::block_on(futures::future::join_all(held));
+            assert!(got.into_iter().all(|r| r.unwrap().len() == 1));
+            assert_eq!(futures::executor::block_on(more).unwrap()[1], pattern(1));
+        }
         futures::executor::block_on(many_reads(&ring, &file, scale(2000), 512));
         let s = ring.stats();
         assert!(s.slot_waits > 0, "{s:?}");
@@ -190,6 +227,21 @@ fn clones_and_bad_entries() {
     assert!(Ring::builder(&pool).entries(1 << 20).build().is_err());
 }
 
+/// (read end, write end) of a new pipe.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
+fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let w = futures::task::noop_waker();
+    std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(&w))
+}
+
 /// A waker that counts its wake-ups.
 struct Count(std::sync::atomic::AtomicUsize);
 impl futures::task::ArcWake for Count {
@@ -201,7 +253,7 @@ impl futures::task::ArcWake for Count {
 #[test]
 fn a_full_shard_borrows_another_and_waiters_span_shards() {
     use std::future::Future;
-    use std::task::{Context, Poll};
+    use std::task::Context;
     let dir = scratch("shards");
     let pool = BufferPool::new();
     let path = dir.join("f");
@@ -215,8 +267,11 @@ fn a_full_shard_borrows_another_and_waiters_span_shards() {
     let count = std::sync::Arc::new(Count(0.into()));
     let waker = futures::task::waker(count.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut f1 = Box::pin(ring.read_at(&file, 0, 100));
-    let mut f2 = Box::pin(ring.read_at(&file, 4096, 100));
+    // Reads of empty pipes wait in the kernel, holding their slots.
+    let (rd1, mut wr1) = pipe();
+    let (rd2, mut wr2) = pipe();
+    let mut f1 = Box::pin(ring.read_at(&rd1, 0, 100));
+    let mut f2 = Box::pin(ring.read_at(&rd2, 0, 100));
     let mut f3 = Box::pin(ring.read_at(&file, 8192, 100));
     // f1 takes this thread's shard, f2 the other one, f3 waits.
     assert!(f1.as_mut().poll(&mut cx).is_pending());
@@ -225,19 +280,31 @@ fn a_full_shard_borrows_another_and_waiters_span_shards() {
     assert_eq!(ring.stats().slot_waits, 1);
     let before = count.0.load(std::sync::atomic::Ordering::SeqCst);
     // f2 completes in the other shard: its slot goes to f3, which is woken.
-    let Poll::Ready(b2) = f2.as_mut().poll(&mut cx) else { panic!("page-cache read completes inline") };
-    assert_eq!(b2.unwrap()[0], pattern(4096));
-    assert!(count.0.load(std::sync::atomic::Ordering::SeqCst) > before, "f3 was not woken");
+    std::io::Write::write_all(&mut wr2, b"two").unwrap();
+    let b2 = futures::executor::block_on(f2.as_mut()).unwrap();
+    assert_eq!(&b2[..], b"two");
+    let t = std::time::Instant::now();
+    while count.0.load(std::sync::atomic::Ordering::SeqCst) <= before {
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "f3 was not woken");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let b3 = futures::executor::block_on(f3).unwrap();
     assert_eq!(b3[0], pattern(8192));
+    std::io::Write::write_all(&mut wr1, b"one").unwrap();
     let b1 = futures::executor::block_on(f1).unwrap();
-    assert_eq!(b1[0], pattern(0));
-    drop((b1, b3));
+    assert_eq!(&b1[..], b"one");
+    drop((b1, b2, b3));
     // From several threads at once, with more readers than slots.
     let ring = Ring::builder(&pool).entries(6).shards(3).build().unwrap();
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| futures::executor::block_on(many_reads(&ring, &file, scale(300), 700)));
+            s.spawn(|| {
+                futures::executor::block_on(many_reads(&ring, &file, scale(300), 700));
+                // An fsync completes later, on an io-wq worker: these hold
+                // their slots across polls, and the ring fills up.
+                let syncs = futures::future::join_all((0..50).map(|_| ring.fsync(&file)));
+                assert!(futures::executor::block_on(syncs).into_iter().all(|r| r.is_ok()));
+            });
         }
     });
     assert!(ring.stats().slot_waits > 0, "{:?}", ring.stats());

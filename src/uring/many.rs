@@ -1,18 +1,19 @@
 //! [`ReadMany`]: one task keeps many reads of one file in flight and takes
 //! their results as a stream.
 //!
-//! With [`Ring::read_at`] each read is a future, and under `FuturesUnordered`
-//! or a multi-threaded runtime every read costs a wake-up, two polls and two
-//! trips through its slot's lock; at 4 KiB page-cache reads that costs as
-//! much as the ring's own work. `ReadMany` holds the slots itself:
+//! With [`Ring::read_at`] each read is a future, and every read costs a poll,
+//! a trip through its slot's lock and an `io_uring_enter` of its own (it
+//! submits in its first poll: see "Descriptors" in `ring.rs`); at 4 KiB
+//! page-cache reads that costs as much as the ring's own work. `ReadMany`
+//! holds the slots itself:
 //!
-//! * each `poll_next` queues one read for each result handed out since (so a
-//!   buffer comes from the pool just after the caller dropped the last one,
-//!   and gets and drops alternate in the thread's cache), under one lock;
-//! * when it has no result left to hand out, it drives the ring once (one
-//!   `io_uring_enter` for every read queued), takes every finished result
-//!   under the same lock, and hands them out one per `poll_next`, with no
-//!   lock and no wake-up;
+//! * a `poll_next` that has no result left to hand out queues one read for
+//!   each result handed out since, under one lock, and submits them with one
+//!   `io_uring_enter` before the lock is released (the stream may be leaked
+//!   after any poll: see "Descriptors" in `ring.rs`);
+//! * when it has no result left to hand out, it reaps the ring, takes every
+//!   finished result under the same lock, and hands them out one per
+//!   `poll_next`, with no lock and no wake-up;
 //! * it yields to the executor once every `depth` results, so a task reading
 //!   from the page cache does not starve its neighbours.
 //!
@@ -24,7 +25,7 @@
 use crate::uring::op::read_buffer;
 use crate::uring::ring;
 use crate::uring::state::{Kind, Shared, Spec, Stage};
-use crate::uring::{sys, Backend, Counters, Ring};
+use crate::uring::{fork, sys, Backend, Counters, Ring};
 use crate::PooledBuffer;
 use futures_core::Stream;
 use std::collections::VecDeque;
@@ -101,6 +102,8 @@ pub struct ReadMany<'a, I> {
     /// The last `fill` found no free slot for some reads: take one read at a
     /// time until one fits again, rather than a buffer for each of them.
     starved: bool,
+    /// Polled in a forked child, and the error for it handed out.
+    fork_reported: bool,
     /// The caller's file is borrowed for as long as the stream lives.
     _file: PhantomData<&'a ()>,
 }
@@ -123,6 +126,7 @@ impl<'a, I: Iterator> ReadMany<'a, I> {
             own_files: true,
             handed: 0,
             starved: false,
+            fork_reported: false,
             _file: PhantomData,
         }
     }
@@ -240,6 +244,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                 }
                 Backend::Threads => None,
             };
+            let before = next;
             while next < self.starts.len() {
                 let Some(idx) = st.free.pop() else { break };
                 let s = &mut self.starts[next];
@@ -256,6 +261,16 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                 shared.queue(&mut st, idx, spec, s.buf.take(), waker);
                 self.held.push_back(Held { shard: k as u32, idx, offset: s.offset });
                 next += 1;
+            }
+            if next > before && h.backend == Backend::IoUring {
+                // Submit before the lock is released: the stream may be
+                // leaked after this poll ("Descriptors" in `ring.rs`).
+                let mut trash = Vec::new();
+                let mut wake = Vec::new();
+                ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+                drop(st);
+                wake.into_iter().for_each(Waker::wake);
+                drop(trash);
             }
         }
         next - from
@@ -285,10 +300,28 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         let mut trash: Vec<PooledBuffer> = Vec::new();
         let mut wake: Vec<Waker> = Vec::new();
         let mut st = shared.state.lock();
-        if shared.backend == Backend::IoUring
-            && self.held.iter().any(|x| x.shard == k && st.slots[x.idx as usize].stage != Stage::Done)
-        {
-            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+        if shared.backend == Backend::IoUring {
+            loop {
+                let mut undone = false;
+                for x in self.held.iter().filter(|x| x.shard == k) {
+                    match st.slots[x.idx as usize].stage {
+                        Stage::Done => {}
+                        Stage::Resubmit => {
+                            st.resubmit(x.idx);
+                            undone = true;
+                        }
+                        _ => undone = true,
+                    }
+                }
+                if !undone {
+                    break;
+                }
+                ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+                // Transfers that continued inline go round again.
+                if !self.held.iter().any(|x| x.shard == k && st.slots[x.idx as usize].stage == Stage::Resubmit) {
+                    break;
+                }
+            }
         }
         let ready = &mut self.ready;
         self.held.retain(|x| {
@@ -317,6 +350,11 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if fork::forked(this.ring.handle.fork_gen) {
+            // One error, then the end: the reads are the parent's.
+            let first = !std::mem::replace(&mut this.fork_reported, true);
+            return Poll::Ready(first.then(|| (0, Err(fork::error()))));
+        }
         if this.handed >= this.depth {
             // Page-cache reads never make us wait: yield to the executor once
             // every `depth` results, as a task awaiting futures would.
@@ -324,9 +362,13 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        this.fill(cx);
-        if this.ready.is_empty() && !this.held.is_empty() {
-            this.harvest(cx);
+        if this.ready.is_empty() {
+            // Queue (and submit) reads only when nothing is left to hand
+            // out: one `io_uring_enter` for up to `depth` of them.
+            this.fill(cx);
+            if this.ready.is_empty() && !this.held.is_empty() {
+                this.harvest(cx);
+            }
         }
         match this.ready.pop_front() {
             Some(item) => {
@@ -349,6 +391,10 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
 impl<I> Drop for ReadMany<'_, I> {
     fn drop(&mut self) {
         let h = &*self.ring.handle;
+        if fork::forked(h.fork_gen) {
+            // The parent's ring: leave it alone (see `fork.rs`).
+            return;
+        }
         // Per shard, every slot at once: cancelling them one by one would
         // make each cancellation's drive submit the stream's other queued
         // reads.

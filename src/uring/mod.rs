@@ -3,9 +3,8 @@
 //!
 //! A [`Ring`] reads into and writes from [`PooledBuffer`]s. Its futures run
 //! under any executor (tokio, smol, `futures::executor::block_on`): they
-//! submit in batches and reap completions themselves, and one completion
-//! thread per shard waits for (and wakes them on) completions that arrive
-//! later.
+//! submit and reap completions themselves, and one completion thread per
+//! shard waits for (and wakes them on) completions that arrive later.
 //!
 //! ```
 //! use bufpool::uring::{Backend, Ring};
@@ -35,11 +34,12 @@
 //!
 //! # Guarantees
 //!
-//! * **Batching.** Operations queue in a table per thread's shard (one io_uring
-//!   instance per CPU by default, [`RingBuilder::shards`]); one
-//!   `io_uring_enter` submits everything queued there (a future queues on its
-//!   first poll and submits on its second, so the executor's other ready
-//!   futures join the batch). [`RingStats`] counts operations against
+//! * **Submission.** Operations take a slot in a table per thread's shard
+//!   (one io_uring instance per CPU by default, [`RingBuilder::shards`]). A
+//!   future submits its operation in its first poll, with an
+//!   `io_uring_enter` of its own, and a page-cache read usually completes in
+//!   that poll; a [`Ring::read_many`] stream submits all the reads it has
+//!   room for with one call. [`RingStats`] counts operations against
 //!   `io_uring_enter` calls.
 //! * **Backpressure.** At most `entries` operations are in flight (the shards
 //!   split them, and a full shard borrows another's free slots); more wait (in
@@ -49,6 +49,20 @@
 //!   completion arrives, then goes back to the pool. Once the drop returns, the
 //!   ring no longer uses the caller's file descriptor number, so the file may
 //!   be closed.
+//! * **Leaks.** A future or stream leaked with `mem::forget` loses its slot
+//!   and buffer until the ring closes, and nothing else: the kernel never
+//!   resolves its descriptor (or registered file) after the poll that
+//!   submitted it, so a closed descriptor's number, reused by another file,
+//!   is never acted on (the thread backend's workers use a duplicate). When
+//!   the last `Ring` handle is gone, the ring cancels what the kernel still
+//!   holds, waits for those completions, and then its threads exit and its
+//!   io_uring instances and registered arena are freed, leaked futures or
+//!   not.
+//! * **`fork()`.** A child process must use none of its parent's rings (they
+//!   share the parent's kernel queues, and a lock a parent thread held at the
+//!   fork stays held). In the child every operation on one is an error
+//!   ([`Other`](std::io::ErrorKind::Other), saying so) and dropping it (or its
+//!   futures) touches nothing; the child may build rings of its own.
 //! * **`O_DIRECT`.** Use a pool built with `.alignment(4096)`; a misaligned
 //!   offset or length fails with [`InvalidInput`](std::io::ErrorKind::InvalidInput)
 //!   naming the alignment required, not a bare `EINVAL`.
@@ -76,16 +90,18 @@
 //!   when several threads work on one file.
 //!
 //! Reads served from the page cache complete inside the `io_uring_enter` that
-//! submits them, on the executor's thread, so a batch costs one system call and
-//! no context switch. On a single-threaded executor (`block_on`, smol, tokio's
-//! current-thread runtime) batches are as large as the queue depth; on a
-//! multi-threaded runtime each worker thread submits its own tasks' operations
-//! to its own shard, so batches are as large as each worker's share and the
-//! workers do not contend. Figures: `docs/benchmarks.md`, "io_uring".
+//! submits them, on the executor's thread: no context switch, no wake-up. On a
+//! multi-threaded runtime each worker thread submits its own tasks'
+//! operations to its own shard, so the workers do not contend. A future pays
+//! one `io_uring_enter` per operation, so that no operation waits in a queue
+//! after its future's poll returns (a leaked future's would act on a reused
+//! descriptor); a `read_many` stream pays one per batch. Figures:
+//! `docs/benchmarks.md`, "io_uring".
 
 mod error;
 mod fallback;
 mod fixed;
+mod fork;
 mod many;
 mod op;
 mod registered;
@@ -260,6 +276,7 @@ impl RingBuilder {
             None
         };
         let group = Arc::new(Group::new(self.faults));
+        let fork_gen = fork::generation();
         let fallback = |group: Arc<Group>| -> io::Result<Ring> {
             let mut handle = Handle {
                 shards: Vec::with_capacity(1),
@@ -267,6 +284,7 @@ impl RingBuilder {
                 group: group.clone(),
                 backend: Backend::Threads,
                 pool: self.pool.clone(),
+                fork_gen,
             };
             handle.shards.push(fallback::start(self.entries, self.threads, group)?);
             Ok(Ring { handle: Arc::new(handle) })
@@ -285,6 +303,7 @@ impl RingBuilder {
             group: group.clone(),
             backend: Backend::IoUring,
             pool: self.pool.clone(),
+            fork_gen,
         };
         for i in 0..n {
             // Shard `i`'s share: the first `entries % n` get one more.
@@ -305,8 +324,8 @@ impl RingBuilder {
 
 /// Async positional file I/O with pooled buffers, on io_uring or a thread
 /// pool. Cheap to clone (one `Arc`); `Send + Sync`. The backend shuts down
-/// when the last clone and the last future are gone, after every operation in
-/// flight has completed.
+/// when the last clone is gone (futures borrow one), after every operation
+/// the kernel or a worker still holds has completed or been cancelled.
 ///
 /// See the [module docs](self) for an example and the guarantees.
 #[derive(Clone)]
@@ -323,6 +342,8 @@ struct Handle {
     /// shard (so they do not touch another thread's shard for them).
     backend: Backend,
     pool: BufferPool,
+    /// The fork generation the ring was built in (see `fork.rs`).
+    fork_gen: u64,
 }
 
 impl Handle {
@@ -371,16 +392,27 @@ impl Handle {
 }
 
 impl Drop for Handle {
+    /// No future or stream is alive (each borrows a handle); leaked ones give
+    /// up their slots here, and the backend threads exit once the kernel (or
+    /// a worker) is done with every slot (see "Closing" in `ring.rs`).
     fn drop(&mut self) {
+        if fork::forked(self.fork_gen) {
+            // The parent's ring: leave it alone (see `fork.rs`).
+            return;
+        }
         for shared in &self.shards {
-            let mut st = shared.state.lock();
-            st.closing = true;
-            shared.kick_locked(&mut st);
-            let in_kernel = shared.backend == Backend::IoUring && !st.thread_idle;
-            drop(st);
-            if in_kernel {
-                // The completion thread may be blocked in io_uring_enter.
-                ring::wake_thread(shared);
+            match shared.backend {
+                Backend::IoUring => ring::close(shared),
+                Backend::Threads => {
+                    let mut trash = Vec::new();
+                    let mut wake = Vec::new();
+                    let mut st = shared.state.lock();
+                    st.close(&mut trash, &mut wake);
+                    shared.kick_locked(&mut st);
+                    drop(st);
+                    wake.into_iter().for_each(std::task::Waker::wake);
+                    drop(trash);
+                }
             }
         }
     }
@@ -526,6 +558,9 @@ impl Ring {
     {
         if depth == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "Ring::read_many: depth must be at least 1"));
+        }
+        if fork::forked(self.handle.fork_gen) {
+            return Err(fork::error());
         }
         Ok(ReadMany::new(self, file.as_fd().as_raw_fd(), reads.into_iter(), depth))
     }

@@ -8,17 +8,23 @@
 //! result. Dropping it at any point is safe:
 //!
 //! * waiting for a slot: it leaves the queue and passes any wake-up it got on;
-//! * queued: the slot is marked cancelled; the backend frees it without
-//!   submitting, so the caller's descriptor is never used after the drop;
+//! * queued (thread backend only: io_uring submits in the poll that queues):
+//!   the slot is marked cancelled; the worker frees it without running it;
 //! * submitted: marked cancelled; the buffer stays in the slot until the
 //!   kernel (or worker) is done with it, then goes back to the pool. For
 //!   io_uring, a slot is only ever seen `Submitted` under the shard's lock
 //!   once the kernel has consumed its SQE (see `ring.rs`), so by the time the
 //!   drop returns the kernel has taken its own reference to the file;
-//! * done: the result and the buffer are dropped at once.
+//! * done, or waiting to be resubmitted: the result and the buffer are
+//!   dropped at once.
+//!
+//! Leaking it (`mem::forget`) loses its slot and buffer until the ring
+//! closes, and nothing else: the kernel never sees its descriptor after the
+//! poll that submitted it (see "Descriptors" in `ring.rs`; the thread
+//! backend's workers use a duplicate).
 
 use crate::uring::state::{Counters, Group, Kind, Shared, Slot, Spec, Stage, State};
-use crate::uring::{ring, sys, Backend, Ring};
+use crate::uring::{fork, ring, sys, Backend, Ring};
 use crate::PooledBuffer;
 use std::future::Future;
 use std::io;
@@ -27,12 +33,15 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// An operation's outcome: the bytes transferred and the buffer, if any.
+type OpResult = io::Result<(usize, Option<PooledBuffer>)>;
+
 /// Where an `Op` is in its life.
 enum Phase {
     /// Not yet holding a slot; `ticket` is its place in the wait queue, if any.
     Start { ticket: Option<u64> },
-    /// Holding slot `idx`; `deferred` once it has put off driving once.
-    InSlot(u32, bool),
+    /// Holding slot `idx`.
+    InSlot(u32),
     /// Returned `Ready`.
     Finished,
 }
@@ -102,21 +111,22 @@ impl<'a> Op<'a> {
 
     /// The common case of [`start`](Self::start), for io_uring: not queued for
     /// a slot, no registered arena, and the home shard has a free slot. Takes
-    /// the buffer, the slot and the lock once each and queues the operation;
-    /// false (having changed nothing) sends the caller down the general path.
+    /// the buffer, the slot and the lock once each, queues the operation and
+    /// drives the ring (see `settle`); `None` (having changed nothing) sends
+    /// the caller down the general path.
     #[inline]
-    fn start_fast(&mut self, cx: &mut Context<'_>) -> bool {
+    fn start_fast(&mut self, cx: &mut Context<'_>) -> Option<Poll<OpResult>> {
         let h = &*self.ring.handle;
         let k = h.home();
-        let shared: &Shared = &h.shards[k];
+        let shared: &'a Shared = &h.shards[k];
         if shared.arena.is_some() {
-            return false;
+            return None;
         }
         let buf = match self.kind {
             Kind::Read => match h.pool.try_get(self.len) {
                 Ok(b) => Some(b),
                 // The general path reports the error.
-                Err(_) => return false,
+                Err(_) => return None,
             },
             Kind::Write | Kind::Fsync => self.buf.take(),
         };
@@ -126,7 +136,7 @@ impl<'a> Op<'a> {
             if self.kind == Kind::Write {
                 self.buf = buf;
             }
-            return false;
+            return None;
         };
         debug_assert!((idx as usize) < st.slots.len());
         // A live future borrows the `Ring`, so the shard is not closing and
@@ -142,21 +152,20 @@ impl<'a> Op<'a> {
         slot.spec.done = 0;
         slot.spec.file = self.files.get(k).copied().flatten();
         slot.buf = buf;
-        // No waker: see `enqueue`.
+        // No waker: see `Shared::queue`.
         slot.stage = Stage::Queued;
         st.pending.push_back(idx);
-        drop(st);
         self.shard = k as u32;
-        self.phase = Phase::InSlot(idx, false);
-        // Drive on the next poll: see `start_slow`.
-        cx.waker().wake_by_ref();
-        true
+        self.phase = Phase::InSlot(idx);
+        Some(self.settle(cx, idx, st))
     }
 
     /// Tries to take a slot and queue the operation.
-    fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
-        if ticket.is_none() && self.ring.handle.backend == Backend::IoUring && self.start_fast(cx) {
-            return Poll::Pending;
+    fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<OpResult> {
+        if ticket.is_none() && self.ring.handle.backend == Backend::IoUring {
+            if let Some(p) = self.start_fast(cx) {
+                return p;
+            }
         }
         self.start_slow(cx, ticket)
     }
@@ -164,11 +173,7 @@ impl<'a> Op<'a> {
     /// [`start`](Self::start) in full: the thread backend, a full home shard,
     /// the wait queue, a registered arena, errors.
     #[inline(never)]
-    fn start_slow(
-        &mut self,
-        cx: &mut Context<'_>,
-        ticket: Option<u64>,
-    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+    fn start_slow(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<OpResult> {
         // Buffer and fd duplicate first, outside the lock (a thread-cache hit
         // for the buffer); if no slot is free they are given back at once,
         // so a waiting future holds no buffer and memory in use stays
@@ -202,19 +207,12 @@ impl<'a> Op<'a> {
         };
         self.shard = shard;
         self.enqueue(&mut st, cx, idx, owned, buf);
-        drop(st);
-        self.phase = Phase::InSlot(idx, false);
+        self.phase = Phase::InSlot(idx);
+        let p = self.settle(cx, idx, st);
         if let Some(t) = ticket {
             self.ring.handle.leave_queue(t);
         }
-        let shared = self.shared();
-        if shared.backend == Backend::IoUring {
-            // Drive on the next poll, after the executor has polled its other
-            // ready futures: they queue their operations meanwhile, and one
-            // io_uring_enter submits them all.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
+        p
     }
 
     /// Leaves the wait queue without taking a slot (an error, or a drop). A
@@ -264,12 +262,7 @@ impl<'a> Op<'a> {
     /// Checks slot `idx` for a result; with io_uring, drives the ring first if
     /// the operation is not done.
     #[inline]
-    fn check(
-        &mut self,
-        cx: &mut Context<'_>,
-        idx: u32,
-        deferred: bool,
-    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+    fn check(&mut self, cx: &mut Context<'_>, idx: u32) -> Poll<OpResult> {
         let shared = self.shared();
         let mut st = shared.state.lock();
         debug_assert!((idx as usize) < st.slots.len());
@@ -280,38 +273,32 @@ impl<'a> Op<'a> {
             self.phase = Phase::Finished;
             return Poll::Ready(res);
         }
-        self.check_slow(cx, idx, deferred, st)
+        self.settle(cx, idx, st)
     }
 
-    /// [`check`](Self::check) in full: driving, deferring, storing the waker,
-    /// copying from a registered buffer, waking a future waiting for a slot.
+    /// Under the shard's state lock `st`: resubmits slot `idx` if its transfer
+    /// continues, drives the ring (io_uring), and takes the result if it is
+    /// done, else stores the waker. Every queued operation of the shard is
+    /// this future's (see "Descriptors" in `ring.rs`), so the drive submits
+    /// only operations whose owner is polling.
     #[inline(never)]
-    fn check_slow(
-        &mut self,
-        cx: &mut Context<'_>,
-        idx: u32,
-        deferred: bool,
-        mut st: parking_lot::MutexGuard<'a, State>,
-    ) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+    fn settle(&mut self, cx: &mut Context<'_>, idx: u32, mut st: parking_lot::MutexGuard<'a, State>) -> Poll<OpResult> {
         let shared = self.shared();
         let mut trash = Vec::new();
         let mut wake: Vec<Waker> = Vec::new();
-        if st.slots[idx as usize].stage == Stage::Queued
-            && !deferred
-            && shared.backend == Backend::IoUring
-            && st.pending.len() * 2 < st.in_use()
-        {
-            // Most slots in use are not queued: their futures are about to
-            // queue new operations (a multi-threaded executor interleaves
-            // them with ours). Put off driving once more, so they join
-            // this batch instead of each paying for an io_uring_enter.
-            self.phase = Phase::InSlot(idx, true);
-            drop(st);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        if st.slots[idx as usize].stage != Stage::Done && shared.backend == Backend::IoUring {
-            ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+        if shared.backend == Backend::IoUring {
+            loop {
+                if st.slots[idx as usize].stage == Stage::Resubmit {
+                    st.resubmit(idx);
+                }
+                if st.slots[idx as usize].stage != Stage::Done {
+                    ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
+                }
+                // A transfer that continues (inline) goes round again.
+                if st.slots[idx as usize].stage != Stage::Resubmit {
+                    break;
+                }
+            }
         }
         if st.slots[idx as usize].stage != Stage::Done {
             st.slots[idx as usize].set_waker(cx.waker());
@@ -320,7 +307,10 @@ impl<'a> Op<'a> {
             drop(trash);
             return Poll::Pending;
         }
-        let res = st.take_result(idx, shared.arena.as_ref(), &mut trash, &mut wake);
+        let res = match st.take_done(idx) {
+            Some(r) => r,
+            None => st.take_result(idx, shared.arena.as_ref(), &mut trash, &mut wake),
+        };
         drop(st);
         self.phase = Phase::Finished;
         wake.into_iter().for_each(Waker::wake);
@@ -329,10 +319,11 @@ impl<'a> Op<'a> {
     }
 
     #[inline]
-    pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(usize, Option<PooledBuffer>)>> {
+    pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<OpResult> {
         match self.phase {
+            _ if fork::forked(self.ring.handle.fork_gen) => Poll::Ready(Err(fork::error())),
             Phase::Start { ticket } => self.start(cx, ticket),
-            Phase::InSlot(idx, deferred) => self.check(cx, idx, deferred),
+            Phase::InSlot(idx) => self.check(cx, idx),
             Phase::Finished => panic!("bufpool::uring future polled after completion"),
         }
     }
@@ -342,8 +333,10 @@ impl Drop for Op<'_> {
     fn drop(&mut self) {
         match self.phase {
             Phase::Finished | Phase::Start { ticket: None } => {}
+            // In a child after fork() the ring is the parent's: touch nothing.
+            _ if fork::forked(self.ring.handle.fork_gen) => {}
             Phase::Start { ticket } => self.forget_ticket(ticket),
-            Phase::InSlot(idx, _) => self.cancel(idx),
+            Phase::InSlot(idx) => self.cancel(idx),
         }
     }
 }

@@ -11,17 +11,15 @@
 //! A table entry holds the kernel's own reference to the file; what must not
 //! happen is an operation naming an entry after it was cleared and given to
 //! another file. Entries are cleared when the handle drops, which is after
-//! every future or stream borrowing it: their operations are done, or
-//! cancelled and then either freed unsubmitted or already issued, and an
-//! operation resolves its file when it is issued (the ring never forces
-//! `IOSQE_ASYNC`). (Leaking a future with `mem::forget` while it is queued
-//! defeats this, as it defeats the same argument for plain descriptor
-//! numbers: the leaked operation is submitted by the next driver.)
+//! every future or stream borrowing it is dropped or leaked. Their operations
+//! were submitted in their owners' polls, when the kernel resolved the entry
+//! (the ring never forces `IOSQE_ASYNC`), and none is submitted again after
+//! its owner is gone (see "Descriptors" in `ring.rs`).
 
 use crate::uring::many::ReadMany;
 use crate::uring::op::Op;
 use crate::uring::state::Kind;
-use crate::uring::{ring, sys, Backend, Fsync, ReadAt, Ring, WriteAt};
+use crate::uring::{fork, ring, sys, Backend, Fsync, ReadAt, Ring, WriteAt};
 use crate::PooledBuffer;
 use std::fmt;
 use std::io;
@@ -58,6 +56,9 @@ impl Ring {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn register<F: AsFd>(&self, file: &F) -> io::Result<RegisteredFile> {
+        if fork::forked(self.handle.fork_gen) {
+            return Err(fork::error());
+        }
         let fd = sys::dup(file.as_fd().as_raw_fd())?;
         let entries = match self.handle.backend {
             Backend::IoUring => self
@@ -116,8 +117,14 @@ impl RegisteredFile {
 
 impl Drop for RegisteredFile {
     fn drop(&mut self) {
-        // Every future and stream borrowing us is gone: their operations are
-        // done, or cancelled and either never submitted or already issued.
+        // Every future and stream borrowing us is gone (dropped or leaked):
+        // their operations are done, cancelled, or submitted (the kernel
+        // resolved the entry then); none is ever submitted again
+        // ("Descriptors" in `ring.rs`). In a forked child the table is the
+        // parent's: leave it alone.
+        if fork::forked(self.ring.handle.fork_gen) {
+            return;
+        }
         for (k, e) in self.entries.iter().enumerate() {
             if let Some(i) = *e {
                 ring::unregister_file(&self.ring.handle.shards[k], i);

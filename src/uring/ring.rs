@@ -26,14 +26,30 @@
 //! the kernel holds its own reference to the file: a dropped future returns at
 //! once, and its caller may close the file.
 //!
-//! A future queues its operation on its first poll and wakes itself; it drives
-//! on its second poll, under the lock it takes to look for its result anyway.
-//! In between, the executor polls its other ready futures, which queue theirs,
-//! so one `io_uring_enter` covers the whole batch. Reads served from the page
-//! cache complete inside that call, so the batch is done when it returns, on
-//! the executor's own thread: no context switch, no cross-thread wake-up; the
-//! other futures find their results on their second poll. This is
-//! executor-agnostic: it needs only `Waker`s.
+//! A future queues its operation on its first poll and drives at once, under
+//! the same lock: one `io_uring_enter` submits it (a `ReadMany` stream queues
+//! all the reads it has room for first, so one call submits them all). Reads
+//! served from the page cache complete inside that call, so the first poll
+//! usually returns the result, on the executor's own thread: no context
+//! switch, no wake-up. This is executor-agnostic: it needs only `Waker`s.
+//!
+//! # Descriptors
+//!
+//! The kernel resolves an SQE's file (a descriptor number, or an index in the
+//! registered file table) when `io_uring_enter` submits it, and from then on
+//! holds its own reference to the file (the ring never sets `IOSQE_ASYNC`,
+//! which would resolve it later, on an io-wq worker). So the one hazard is an
+//! SQE that waits in the queue while its owner may be gone: a future can be
+//! leaked (`mem::forget`) without its `Drop` running, its borrow of the file
+//! ends, the file closes and another one gets its number. Hence the rule every
+//! operation kind follows, with no per-operation cost but its own
+//! `io_uring_enter`: **a slot is queued and submitted inside one poll of its
+//! owner, under one hold of the state lock**, so the queue is empty whenever
+//! the lock is free and no driver ever submits another owner's operation. A
+//! transfer that must continue (`EINTR`, `EAGAIN`, a short write, the next
+//! chunk) waits in `Stage::Resubmit` for its owner's next poll, and a leaked
+//! owner's never continues. A registered file's entry is cleared only after
+//! its owner is gone, so it too is never resolved after that.
 //!
 //! # The completion thread
 //!
@@ -42,8 +58,18 @@
 //! blocks in `io_uring_enter(GETEVENTS)` (without the lock), then drives to
 //! reap them and wakes their futures from its thread. With nothing in flight
 //! it sleeps on a condvar, woken by the driver that leaves operations in
-//! flight. It exits once every `Ring` handle is gone and no slot of its shard
-//! is in use, so nothing the kernel may still write to is ever freed.
+//! flight.
+//!
+//! # Closing
+//!
+//! When the last `Ring` handle goes, no future or stream is alive (each
+//! borrows a handle), but some may have been leaked. [`close`] frees the
+//! slots the kernel no longer holds, and asks the kernel to cancel the ones
+//! it does (`IORING_OP_ASYNC_CANCEL`). The completion thread reaps until
+//! none is left, then exits; the io_uring instance, its registered arena and
+//! the slots' buffers are freed with the shard's last reference, which the
+//! thread holds: so nothing the kernel may still write to is freed before
+//! the kernel is done with it.
 
 use crate::uring::error::op_error;
 use crate::uring::fixed::Arena;
@@ -56,9 +82,10 @@ use std::io;
 use std::sync::Arc;
 use std::task::Waker;
 
-/// `user_data` of the no-op that wakes the completion thread at close. Slot
-/// indexes are below 2^32.
+/// `user_data` of the no-op that wakes the completion thread at close, and
+/// of the cancellations sent then. Slot indexes are below 2^32.
 const WAKE: u64 = u64::MAX;
+const CANCEL: u64 = u64::MAX - 1;
 
 /// `IORING_ENTER_GETEVENTS` from `<linux/io_uring.h>`.
 const ENTER_GETEVENTS: u32 = 1;
@@ -131,19 +158,16 @@ fn uring(shared: &Shared) -> &Uring {
 }
 
 /// Drives the ring; the caller holds the state lock. Submits every queued
-/// operation with one `io_uring_enter` (more only if the SQ fills up), reaps
-/// the CQ, and goes round again for anything requeued (`EINTR`, `EAGAIN`,
-/// short writes). Buffers to drop and wakers to run go to `trash` and `wake`,
-/// for after the lock is released.
+/// operation with one `io_uring_enter` (more only if the SQ fills up), and
+/// reaps the CQ. Only an owner's poll queues, so only the owners of what is
+/// queued call this with a non-empty queue (see "Descriptors" above); anyone
+/// may call it to reap. Buffers to drop and wakers to run go to `trash` and
+/// `wake`, for after the lock is released.
 pub(crate) fn drive_locked(shared: &Shared, st: &mut State, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) {
     let u = uring(shared);
-    loop {
-        submit_queued(shared, u, st, trash, wake);
-        reap(shared, u, st, trash, wake);
-        if st.pending.is_empty() {
-            break;
-        }
-    }
+    submit_queued(shared, u, st, trash, wake);
+    debug_assert!(st.pending.is_empty());
+    reap(shared, u, st, trash, wake);
     if st.in_flight > 0 && st.thread_idle {
         Counters::add(&shared.counters.wakeups, 1);
         u.cv.notify_one();
@@ -186,21 +210,46 @@ pub(crate) fn unregister_file(shared: &Shared, i: u32) {
     }
 }
 
-/// At close: if the completion thread is blocked in `io_uring_enter`, a
-/// no-op's completion wakes it so it can see `closing` and exit.
-pub(crate) fn wake_thread(shared: &Shared) {
+/// Closes the shard (see "Closing" above): frees what the kernel does not
+/// hold, asks the kernel to cancel what it does, and wakes the completion
+/// thread, which reaps the rest and exits.
+pub(crate) fn close(shared: &Shared) {
     let u = uring(shared);
-    let _st = shared.state.lock();
-    let nop = opcode::Nop::new().build().user_data(WAKE);
+    let mut trash = Vec::new();
+    let mut wake = Vec::new();
+    let mut st = shared.state.lock();
+    if st.close(&mut trash, &mut wake) {
+        for idx in 0..st.slots.len() as u64 {
+            if st.slots[idx as usize].stage == Stage::Submitted {
+                push_locked(shared, u, &opcode::AsyncCancel::new(idx).build().user_data(CANCEL));
+            }
+        }
+    }
+    if st.thread_idle {
+        u.cv.notify_one();
+    } else {
+        // It may be blocked in `io_uring_enter`, waiting for completions
+        // that were reaped meanwhile: a no-op's completion wakes it.
+        push_locked(shared, u, &opcode::Nop::new().build().user_data(WAKE));
+    }
+    flush(shared, u);
+    drop(st);
+    wake.into_iter().for_each(Waker::wake);
+    drop(trash);
+}
+
+/// Pushes `e` (which names no memory) to the SQ, submitting to make room if
+/// it is full. Caller holds the state lock.
+fn push_locked(shared: &Shared, u: &Uring, e: &squeue::Entry) {
     loop {
-        // SAFETY: the SQ is only touched under the state lock, which we
-        // hold; a no-op names no memory.
-        if unsafe { u.ring.submission_shared().push(&nop) }.is_ok() {
-            break;
+        // SAFETY: the SQ is only touched under the state lock, which the
+        // caller holds; `e` is a no-op or a cancellation, naming no memory
+        // (a cancellation names its target by `user_data`).
+        if unsafe { u.ring.submission_shared().push(e) }.is_ok() {
+            return;
         }
         flush(shared, u);
     }
-    flush(shared, u);
 }
 
 /// Hands every queued operation to the kernel. Caller holds the state lock.
@@ -264,11 +313,12 @@ fn submit_queued(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<Poo
         let e = e.user_data(u64::from(idx));
         // SAFETY: the SQ is only touched under the state lock, which we
         // hold. The SQE names the buffer owned by its slot (or the slot's
-        // arena buffer) and its file descriptor, which the caller's live
-        // future keeps open; a slot is freed only after its CQE is reaped
-        // (a dropped future only marks it cancelled, under this lock, so
-        // after the kernel has consumed the SQE: the final `flush` below
-        // runs before the lock is released).
+        // arena buffer), freed only after its CQE is reaped (a dropped future
+        // only marks it cancelled, under this lock, so after the kernel has
+        // consumed the SQE: the final `flush` below runs before the lock is
+        // released). It names its file by a descriptor (or table entry) that
+        // the owner's borrow keeps open: the owner queued it in the poll we
+        // run in, under this hold of the lock ("Descriptors" above).
         while unsafe { sq.push(&e) }.is_err() {
             // The SQ is full: publish it, hand it to the kernel, and look at
             // its head again.
@@ -322,7 +372,7 @@ fn reap(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<PooledBuffer
     // entries back.
     for c in cq {
         let (ud, res) = (c.user_data(), c.result());
-        if ud == WAKE {
+        if ud == WAKE || ud == CANCEL {
             continue;
         }
         st.in_flight -= 1;
@@ -335,9 +385,13 @@ fn reap(shared: &Shared, u: &Uring, st: &mut State, trash: &mut Vec<PooledBuffer
         let chunk = (sp.len - sp.done).min(MAX_CHUNK);
         let result = match on_result(sp.kind, sp.len, chunk, &mut sp.done, shared.fault(i64::from(res))) {
             Next::Retry if !slot.cancelled => {
+                // The owner queues it again (`State::resubmit`) on its next
+                // poll: it may be leaked, and its descriptor number reused.
                 Counters::add(&shared.counters.retries, 1);
-                slot.stage = Stage::Queued;
-                st.pending.push_back(idx);
+                slot.stage = Stage::Resubmit;
+                if let Some(w) = slot.waker.take() {
+                    wake.push(w);
+                }
                 continue;
             }
             // Cancelled: the slot is freed; no one sees the result.
@@ -364,7 +418,7 @@ fn completion_thread(shared: &Shared) {
             if st.closing && st.in_use() == 0 {
                 return;
             }
-            if st.in_flight > 0 || (st.closing && !st.pending.is_empty()) {
+            if st.in_flight > 0 {
                 break;
             }
             st.thread_idle = true;

@@ -90,9 +90,11 @@ pub(crate) fn on_result(kind: Kind, len: usize, chunk: usize, done: &mut usize, 
 /// An operation's parameters, as submitted.
 pub(crate) struct Spec {
     pub(crate) kind: Kind,
-    /// The caller's descriptor. Only the io_uring backend uses it, and only
-    /// while the caller's future is alive or before `Shared::gate` is released
-    /// (see `op.rs`), so the number always names the caller's file.
+    /// The caller's descriptor. Only the io_uring backend hands it to the
+    /// kernel, and only inside a poll of the future or stream that borrows
+    /// the file, before that poll returns (see "Descriptors" in `ring.rs`):
+    /// so the number names the caller's file whenever the kernel reads it,
+    /// even if the owner is later leaked.
     pub(crate) fd: RawFd,
     /// The thread backend's own duplicate of the descriptor: a worker may run
     /// the call after the caller's future (and its borrow of the file) is gone.
@@ -113,10 +115,18 @@ pub(crate) struct Spec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     Free,
-    /// In `State::pending`, not yet seen by the backend.
+    /// In `State::pending`, not yet seen by the backend. With io_uring a slot
+    /// is queued only inside its owner's poll, which submits it before it
+    /// releases the state lock; with the thread backend it waits for a
+    /// worker (holding its own duplicate of the descriptor).
     Queued,
     /// Handed to the kernel (io_uring) or to a worker thread.
     Submitted,
+    /// io_uring: the transfer continues (`EINTR`, `EAGAIN`, a short write, a
+    /// full chunk of a long one). Its owner's next poll queues it again; no
+    /// other driver does, as the owner may be gone (leaked) and the number
+    /// reused.
+    Resubmit,
     /// The result is in the slot, waiting for its future.
     Done,
 }
@@ -327,6 +337,41 @@ impl State {
         self.group.slot_freed(wake);
     }
 
+    /// Queues slot `idx` (stage `Resubmit`) again for its next chunk or retry.
+    /// Its owner's poll calls this, and then drives the ring.
+    pub(crate) fn resubmit(&mut self, idx: u32) {
+        debug_assert!((idx as usize) < self.slots.len());
+        let slot = &mut self.slots[idx as usize];
+        debug_assert_eq!(slot.stage, Stage::Resubmit);
+        slot.stage = Stage::Queued;
+        self.pending.push_back(idx);
+    }
+
+    /// Every `Ring` handle is gone (so no future or stream is alive: they
+    /// borrow one; any left were leaked). Marks the shard closing and every
+    /// slot in use cancelled, and frees those the backend no longer touches
+    /// (done, or waiting for a resubmission that will not come). Slots the
+    /// kernel or a worker holds, or queued for a worker, are freed when the
+    /// backend is done with them; the backend threads exit once none is left.
+    /// True if some slot is in the kernel (io_uring: the caller cancels them).
+    pub(crate) fn close(&mut self, trash: &mut Vec<PooledBuffer>, wake: &mut Vec<Waker>) -> bool {
+        self.closing = true;
+        let mut in_kernel = false;
+        for idx in 0..self.slots.len() as u32 {
+            let slot = &mut self.slots[idx as usize];
+            match slot.stage {
+                Stage::Free => {}
+                Stage::Done | Stage::Resubmit => self.release(idx, trash, wake),
+                Stage::Queued => slot.cancelled = true,
+                Stage::Submitted => {
+                    slot.cancelled = true;
+                    in_kernel = true;
+                }
+            }
+        }
+        in_kernel
+    }
+
     /// If slot `idx` is done, its result (with its buffer) and the slot
     /// freed, in the common case only: no registered arena buffer to copy
     /// back, nobody waiting for a slot (else `None`, as when not done: the
@@ -526,27 +571,22 @@ impl Shared {
         let mut trash = Vec::new();
         let mut wake = Vec::new();
         let mut st = self.state.lock();
-        let mut queued = false;
         for &idx in idxs {
             debug_assert!((idx as usize) < st.slots.len());
             let slot = &mut st.slots[idx as usize];
             match slot.stage {
-                Stage::Queued => {
-                    slot.cancelled = true;
-                    queued = true;
-                }
+                // The thread backend's worker frees it without running it
+                // (io_uring never leaves a slot queued past its owner's poll,
+                // but if a panic in a submission did, the next submission
+                // would free it unsubmitted).
+                Stage::Queued => slot.cancelled = true,
                 // A submission holds this lock from taking the SQE off the
                 // queue until the kernel has consumed it, so the kernel
                 // already holds its own reference to the file.
                 Stage::Submitted => slot.cancelled = true,
-                Stage::Done => st.release(idx, &mut trash, &mut wake),
+                Stage::Done | Stage::Resubmit => st.release(idx, &mut trash, &mut wake),
                 Stage::Free => debug_assert!(false, "an owner's slot is never free while it holds it"),
             }
-        }
-        if queued && self.backend == Backend::IoUring {
-            // Nobody may drive again soon: free the cancelled slots now
-            // (without submitting them), and submit whatever else is queued.
-            crate::uring::ring::drive_locked(self, &mut st, &mut trash, &mut wake);
         }
         drop(st);
         wake.into_iter().for_each(Waker::wake);
