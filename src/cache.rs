@@ -12,8 +12,8 @@
 //! count to zero frees the block. See `docs/DESIGN.md` for the picture.
 
 use crate::alloc::{Mem, NOT_POOLED};
-use crate::builder::Zeroing;
 use crate::class::Fit;
+use crate::config::Zeroing;
 use crate::error::AllocError;
 use crate::pool::PoolInner;
 use crate::stats::Counters;

@@ -67,6 +67,7 @@ mod buffer;
 mod builder;
 mod cache;
 mod class;
+mod config;
 mod error;
 #[cfg(feature = "bytes")]
 pub mod framing;
@@ -89,8 +90,9 @@ pub mod design {
 }
 
 pub use buffer::PooledBuffer;
-pub use builder::{
-    Builder, Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
+pub use builder::Builder;
+pub use config::{
+    Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
     DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_BUFFERS_PER_SHARD, SHARD_SLOT_BYTES,
 };
 pub use error::{AllocError, BuildError};

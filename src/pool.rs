@@ -4,9 +4,10 @@
 
 use crate::alloc::{self, Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
-use crate::builder::{Builder, Config, EvictionPolicy};
+use crate::builder::Builder;
 use crate::cache::Block;
 use crate::class::Classes;
+use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
 use crate::shard::{Budget, Shard};
 use crate::stats::{Counters, Stats, Totals};
@@ -645,11 +646,6 @@ impl PoolInner {
             self.pin_failures.load(Ordering::Relaxed),
         )
     }
-
-    /// Bytes reserved against the cap (shards plus thread-cache leases).
-    pub(crate) fn reserved_bytes(&self) -> usize {
-        self.budget.reserved()
-    }
 }
 
 impl Drop for PoolInner {
@@ -659,12 +655,13 @@ impl Drop for PoolInner {
     }
 }
 
-#[doc(hidden)]
+/// Test hooks (feature `test-util`): not part of the stable API.
+#[cfg(feature = "test-util")]
 impl BufferPool {
     /// Bytes reserved against `max_pooled_bytes` (shards plus thread-cache
     /// leases): always `>= stats().pooled_bytes` and `<= max_pooled_bytes`.
     pub fn reserved_bytes(&self) -> usize {
-        let r = self.inner().reserved_bytes();
+        let r = self.inner().budget.reserved();
         debug_assert!(r <= self.inner().budget.max());
         r
     }

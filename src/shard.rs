@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 // The docs' count of a queue slot's bytes: a `Mem` and crossbeam's stamp.
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-const _: () = assert!(std::mem::size_of::<Mem>() + std::mem::size_of::<usize>() == crate::builder::SHARD_SLOT_BYTES);
+const _: () = assert!(std::mem::size_of::<Mem>() + std::mem::size_of::<usize>() == crate::config::SHARD_SLOT_BYTES);
 
 /// One shard: a queue per size class.
 pub(crate) struct Shard {

@@ -24,9 +24,9 @@
 
 use crate::alloc::{Mem, NOT_POOLED};
 use crate::buffer::PooledBuffer;
-use crate::builder::Zeroing;
 use crate::cache::{self, remote_release, retire, Block, Return, Slot};
 use crate::class::Fit;
+use crate::config::Zeroing;
 use crate::error::AllocError;
 use crate::pool::PoolInner;
 use crate::stats::Counters;
