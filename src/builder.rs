@@ -81,7 +81,7 @@ impl Builder {
         tls_cache_bytes: usize;
         /// Idle buffers kept per size class per shard: 1 to
         /// [`MAX_BUFFERS_PER_SHARD`]. Default from [`Builder::cpus`]. The
-        /// queues themselves take [`SHARD_SLOT_BYTES`] per slot, allocated per
+        /// queues themselves take [`SHARD_SLOT_BYTES`](crate::SHARD_SLOT_BYTES) per slot, allocated per
         /// (shard, class) on first use.
         max_buffers_per_shard: usize;
         /// Number of shards: a power of two, at most 1024. Default from [`Builder::cpus`].

@@ -65,15 +65,15 @@
 mod alloc;
 mod buffer;
 mod builder;
-mod cache;
+mod central;
 mod class;
 mod config;
 mod error;
 #[cfg(feature = "bytes")]
 pub mod framing;
 mod io;
+mod local;
 mod pool;
-mod shard;
 mod stats;
 mod sync;
 mod thread;
