@@ -16,7 +16,8 @@ pub(crate) struct Mem {
     /// The size class (low 32 bits, [`NOT_POOLED`] if none) and the pinned
     /// flag (bit 32), in one full word. A `u32` + `bool` pair is written with
     /// two narrow stores and read back by struct copies as one 8-byte load,
-    /// which the CPU cannot store-forward: a stall of ~10 ns per get + drop.
+    /// which the CPU cannot store-forward: a stall of ~10 ns per get + drop on
+    /// the `hot_path` bench (`benches/pool.rs`). See `buffer.rs`, "Layout".
     pub(crate) tag: u64,
 }
 

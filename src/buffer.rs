@@ -340,7 +340,7 @@ impl PooledBuffer {
     }
 
     /// Returns a buffer that nothing was written into since it was handed out
-    /// (a lent read buffer whose reader answered `Pending`): it goes home
+    /// (a lent read buffer whose reader answered `Pending`): it goes back
     /// without the `Zeroing::OnReturn` scrub.
     pub(crate) fn recycle_unwritten(self) {
         let this = std::mem::ManuallyDrop::new(self);

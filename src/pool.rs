@@ -21,7 +21,7 @@ use std::fmt;
 /// let mut buf = pool.get(64 * 1024);
 /// buf[..5].copy_from_slice(b"hello");
 /// let pool2 = pool.clone();
-/// std::thread::spawn(move || drop(buf)).join().unwrap(); // goes home from any thread
+/// std::thread::spawn(move || drop(buf)).join().unwrap(); // goes back from any thread
 /// assert_eq!(pool2.stats().outstanding_buffers, 0);
 /// ```
 #[derive(Clone)]

@@ -152,8 +152,8 @@ pub(crate) fn acquire(central: &Arc<Central>, len: usize, zero: bool) -> Result<
 #[inline(always)]
 pub(crate) unsafe fn release(issuer: NonNull<Block>, mem: Mem, how: Return) {
     // The memory travels as its three words (all `Copy`) rather than as a
-    // `Mem` whose address escapes: that kept it in a stack slot, written word
-    // by word and copied with 16-byte loads the CPU cannot store-forward.
+    // `Mem` whose address escapes: such a `Mem` sits in a stack slot, written
+    // word by word and copied with 16-byte loads the CPU cannot store-forward.
     let Mem { ptr, cap, tag } = mem;
     if how != Return::Detach {
         if let Some(h) = hot() {
