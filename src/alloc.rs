@@ -7,7 +7,7 @@ use crate::error::AllocError;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-/// A block of memory the pool owns while it sits in a cache or shard. It has
+/// An allocation the pool owns while it sits in a cache or shard. It has
 /// no `Drop`: whoever holds one must hand it on or pass it to [`free`].
 #[derive(Debug)]
 pub(crate) struct Mem {
@@ -16,7 +16,8 @@ pub(crate) struct Mem {
     /// The size class (low 32 bits, [`NOT_POOLED`] if none) and the pinned
     /// flag (bit 32), in one full word. A `u32` + `bool` pair is written with
     /// two narrow stores and read back by struct copies as one 8-byte load,
-    /// which the CPU cannot store-forward: a stall of ~10 ns per get + drop.
+    /// which the CPU cannot store-forward: a stall of ~10 ns per get + drop on
+    /// the `hot_path` bench (`benches/pool.rs`). See `buffer.rs`, "Layout".
     pub(crate) tag: u64,
 }
 
@@ -26,7 +27,7 @@ impl Mem {
         Mem { ptr, cap, tag: class as u64 | (pinned as u64) << 32 }
     }
 
-    /// The size class this block serves ([`NOT_POOLED`] if none). A block's
+    /// The size class this allocation serves ([`NOT_POOLED`] if none). Its
     /// capacity never changes, so its class is fixed when it is allocated and
     /// the drop path never has to recompute it.
     #[inline(always)]
@@ -34,7 +35,7 @@ impl Mem {
         self.tag as u32
     }
 
-    /// mlock succeeded on this block; it must be munlocked before it is freed.
+    /// mlock succeeded on this allocation; it must be munlocked before it is freed.
     #[inline(always)]
     pub(crate) fn pinned(&self) -> bool {
         self.tag >> 32 != 0
@@ -45,11 +46,11 @@ impl Mem {
     }
 }
 
-/// `Mem::class` of a block outside every size class (freed on return).
+/// `Mem::class` of an allocation outside every size class (freed on return).
 pub(crate) const NOT_POOLED: u32 = u32::MAX;
 
-// SAFETY: `Mem` is a unique owner of its heap block (like `Box<[u8]>`); nothing
-// about the block is tied to the thread that allocated it.
+// SAFETY: `Mem` is a unique owner of its heap allocation (like `Box<[u8]>`); nothing
+// about it is tied to the thread that allocated it.
 unsafe impl Send for Mem {}
 
 fn layout(cap: usize, align: usize) -> Result<Layout, AllocError> {
@@ -57,7 +58,7 @@ fn layout(cap: usize, align: usize) -> Result<Layout, AllocError> {
 }
 
 /// Allocates `cap` bytes aligned to `align` (a power of two). Zeroed memory is
-/// requested from the allocator (`calloc`, free of cost for fresh large blocks),
+/// requested from the allocator (`calloc`, free of cost for fresh large allocations),
 /// so no caller ever sees uninitialised bytes. `cap == 0` allocates nothing.
 pub(crate) fn allocate(cap: usize, align: usize, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
     let layout = layout(cap, align)?;
@@ -76,7 +77,7 @@ pub(crate) fn allocate(cap: usize, align: usize, zeroed: bool) -> Result<NonNull
     NonNull::new(p).ok_or(AllocError::OutOfMemory { size: cap })
 }
 
-/// Frees a block from [`allocate`], unlocking it first if it was pinned.
+/// Frees memory from [`allocate`], unlocking it first if it was pinned.
 ///
 /// # Safety
 /// `ptr` must come from `allocate(cap, align, _)` with the same `cap` and
@@ -109,13 +110,13 @@ pub(crate) fn pin(ptr: NonNull<u8>, cap: usize) -> bool {
     }
 }
 
-/// munlocks a block that [`pin`] locked (before freeing it, or when it leaves
+/// munlocks memory that [`pin`] locked (before freeing it, or when it leaves
 /// the pool as a `Vec`).
 pub(crate) fn unpin(ptr: NonNull<u8>, cap: usize) {
     #[cfg(unix)]
     // SAFETY: the range is one live allocation we own that was mlocked by `pin`.
-    // Pinned blocks are page-aligned with page-multiple capacity, so no other
-    // block shares these pages and loses its lock.
+    // Pinned allocations are page-aligned with page-multiple capacity, so no other
+    // allocation shares these pages and loses its lock.
     unsafe {
         libc::munlock(ptr.as_ptr().cast(), cap);
     }

@@ -1,9 +1,33 @@
 //! [`PooledBuffer`]: an owned, growable byte buffer that goes back to its pool
 //! when dropped.
+//!
+//! # Layout
+//!
+//! The hot path's speed rests on one coupling between this file and
+//! `local/fast.rs`, pinned by the `const` asserts below:
+//!
+//! * A `PooledBuffer` is five 8-byte words, `ptr, len, cap, tag, issuer`, in
+//!   this order (`repr(C)`; `issuer` is `Option<NonNull<_>>`, null for
+//!   `None`). A new buffer is usually moved right after `get` writes it, and
+//!   LLVM copies the 40-byte struct with 16-byte loads; a 16-byte load that
+//!   the CPU must assemble from two 8-byte stores still in flight cannot be
+//!   store-forwarded and waits about 8 ns (`perf annotate` on the `hot_path`
+//!   bench in `benches/pool.rs`: 80% of the caller's samples on that load).
+//!   So [`PooledBuffer::from_parts`] writes `ptr, len` and `cap, tag` as two
+//!   16-byte stores on x86-64.
+//! * A cached entry is an `alloc::Mem`, three words `ptr, cap, tag`. The
+//!   fast path's push (`fast::give_back`) stores them from registers, and its
+//!   pop (`fast::take`) reads each with its own 8-byte load, as they were
+//!   stored, never as one 16-byte load spanning two stores.
+//! * `tag` is one full word (class and pinned flag), not a `u32` and a
+//!   `bool`: two narrow stores read back as one 8-byte load would not
+//!   forward either.
 
 use crate::alloc::Mem;
-use crate::cache::{self, Block, Return};
-use crate::thread;
+use crate::central::Central;
+use crate::error::AllocError;
+use crate::local::{self, Block, Return};
+use crate::sync::Arc;
 use std::fmt;
 #[cfg(target_arch = "x86_64")]
 use std::mem::MaybeUninit;
@@ -29,7 +53,8 @@ use std::ptr::NonNull;
 /// let v: Vec<u8> = buf.into_vec(); // detached: no longer pooled
 /// assert_eq!(v, b"abcdefgh");
 /// ```
-// `repr(C)`: on x86-64, `from_parts` writes the fields as words, in this order.
+// `repr(C)`: `from_parts` writes the fields as words, in this order (see the
+// module docs, "Layout").
 #[repr(C)]
 pub struct PooledBuffer {
     ptr: NonNull<u8>,
@@ -37,41 +62,92 @@ pub struct PooledBuffer {
     cap: usize,
     /// `Mem::tag`: size class and pinned flag in one word.
     tag: u64,
-    /// The block that issued this buffer; `None` for memory adopted from a
-    /// `Vec` (alignment 1, freed as a `Vec`).
-    home: Option<NonNull<Block>>,
+    /// The thread cache block that issued this buffer; `None` for memory
+    /// adopted from a `Vec` (alignment 1, freed as a `Vec`).
+    issuer: Option<NonNull<Block>>,
 }
 
-// SAFETY: the buffer uniquely owns its memory; `home` is only used through the
-// thread-safe release protocol in `cache` (atomic refcount, owner check by id).
+// The layout the module docs ("Layout") describe.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<PooledBuffer>() == 40);
+    assert!(offset_of!(PooledBuffer, ptr) == 0);
+    assert!(offset_of!(PooledBuffer, len) == 8);
+    assert!(offset_of!(PooledBuffer, cap) == 16);
+    assert!(offset_of!(PooledBuffer, tag) == 24);
+    assert!(offset_of!(PooledBuffer, issuer) == 32);
+    assert!(size_of::<Option<NonNull<Block>>>() == 8);
+    assert!(size_of::<Mem>() == 24);
+    assert!(offset_of!(Mem, ptr) == 0);
+    assert!(offset_of!(Mem, cap) == 8);
+    assert!(offset_of!(Mem, tag) == 16);
+};
+
+// SAFETY: the buffer uniquely owns its memory; `issuer` is only used through
+// the thread-safe release protocol in `local` (atomic refcount, owner check by
+// thread id).
 unsafe impl Send for PooledBuffer {}
 // SAFETY: `&PooledBuffer` only reads the bytes; no interior mutability.
 unsafe impl Sync for PooledBuffer {}
 
 impl PooledBuffer {
-    /// # Safety
-    /// `mem` is owned and fully initialised, `len <= mem.cap`, and `home` (if
-    /// any) holds a reference counted for this buffer.
+    /// A buffer from this thread's cache for `central`, or `None` for the
+    /// slow path. Makes no call.
     #[inline(always)]
-    pub(crate) unsafe fn from_parts(mem: Mem, len: usize, home: Option<NonNull<Block>>) -> Self {
+    pub(crate) fn take(central: &Arc<Central>, len: usize) -> Option<Self> {
+        let (mem, issuer) = local::take(central, len)?;
+        // SAFETY: `mem` is ours and fully initialised (recycled; pools that
+        // zero on get never hit), `len` maps to its class so `len <= cap`,
+        // and `issuer` counted a reference for this buffer.
+        Some(unsafe { Self::from_parts(mem, len, Some(issuer)) })
+    }
+
+    /// A buffer of `len` from `central`, the fast path first unless `zero`
+    /// asks for zeroed bytes.
+    #[inline(always)]
+    pub(crate) fn acquire(central: &Arc<Central>, len: usize, zero: bool) -> Result<Self, AllocError> {
+        if !zero {
+            if let Some(b) = Self::take(central, len) {
+                return Ok(b);
+            }
+        }
+        Self::acquire_slow(central, len, zero)
+    }
+
+    /// Everything but the fast path (which the slow path retries).
+    #[inline(never)]
+    pub(crate) fn acquire_slow(central: &Arc<Central>, len: usize, zero: bool) -> Result<Self, AllocError> {
+        let (mem, issuer) = local::acquire(central, len, zero)?;
+        // SAFETY: `mem` is ours, fully initialised (fresh memory is zeroed and
+        // recycled memory was initialised before), `len <= mem.cap`, and
+        // `issuer` holds a reference counted for this buffer.
+        Ok(unsafe { Self::from_parts(mem, len, Some(issuer)) })
+    }
+
+    /// # Safety
+    /// `mem` is owned and fully initialised, `len <= mem.cap`, and `issuer`
+    /// (if any) holds a reference counted for this buffer.
+    #[inline(always)]
+    unsafe fn from_parts(mem: Mem, len: usize, issuer: Option<NonNull<Block>>) -> Self {
         debug_assert!(len <= mem.cap);
         #[cfg(target_arch = "x86_64")]
         {
-            let home = home.map_or(std::ptr::null_mut(), NonNull::as_ptr);
+            let issuer = issuer.map_or(std::ptr::null_mut(), NonNull::as_ptr);
             let mut out = MaybeUninit::<Self>::uninit();
             let p = out.as_mut_ptr().cast::<u64>();
-            // SAFETY: `PooledBuffer` is `repr(C)`: on x86-64, five 8-byte
-            // words in this order, `home` being `Option<NonNull<_>>` (null is
-            // `None`). Every word is written, so the value is initialised.
+            // SAFETY: the layout asserted above: five 8-byte words in this
+            // order, `issuer` being `Option<NonNull<_>>` (null is `None`).
+            // Every word is written, so the value is initialised.
             unsafe {
                 store_pair(p, mem.ptr.as_ptr() as u64, len as u64);
                 store_pair(p.add(2), mem.cap as u64, mem.tag);
-                p.add(4).cast::<*mut Block>().write(home);
+                p.add(4).cast::<*mut Block>().write(issuer);
                 out.assume_init()
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        Self { ptr: mem.ptr, len, cap: mem.cap, tag: mem.tag, home }
+        Self { ptr: mem.ptr, len, cap: mem.cap, tag: mem.tag, issuer }
     }
 
     /// Number of bytes in the buffer.
@@ -95,7 +171,7 @@ impl PooledBuffer {
     /// Whether this buffer returns to a pool when dropped (false for one made
     /// from a `Vec`).
     pub fn is_pooled(&self) -> bool {
-        self.home.is_some()
+        self.issuer.is_some()
     }
 
     /// The bytes, as a slice.
@@ -207,15 +283,7 @@ impl PooledBuffer {
     fn grow(&mut self, additional: usize) {
         let need = self.len.checked_add(additional).unwrap_or_else(|| panic!("capacity overflow"));
         let want = need.max(self.cap.saturating_mul(2));
-        let pool = match self.home {
-            // SAFETY: this buffer's reference keeps its home (and pool) live.
-            Some(home) => unsafe { cache::pool_of(home) }.clone(),
-            None => crate::global().inner().clone(),
-        };
-        let mut next = match thread::acquire(&pool, want, false) {
-            Ok(b) => b,
-            Err(_) => thread::acquire(&pool, need, false).unwrap_or_else(|e| panic!("{e}")),
-        };
+        let mut next = self.sibling(want).or_else(|_| self.sibling(need)).unwrap_or_else(|e| panic!("{e}"));
         next.len = self.len;
         next.as_mut_slice().copy_from_slice(self.as_slice());
         std::mem::swap(self, &mut next);
@@ -237,7 +305,7 @@ impl PooledBuffer {
     /// ```
     pub fn into_vec(self) -> Vec<u8> {
         let this = std::mem::ManuallyDrop::new(self);
-        let home = match this.home {
+        let issuer = match this.issuer {
             None => {
                 // SAFETY: memory adopted from a `Vec<u8>` with this capacity;
                 // all of it is initialised.
@@ -245,21 +313,21 @@ impl PooledBuffer {
             }
             Some(h) => h,
         };
-        // SAFETY: our reference keeps `home` live.
-        let pool = unsafe { cache::pool_of(home) };
-        if pool.alignment() > 1 || this.cap == 0 {
+        // SAFETY: our reference keeps `issuer` live.
+        let central = unsafe { local::central_of(issuer) };
+        if central.alignment() > 1 || this.cap == 0 {
             let v = this.as_slice().to_vec();
             let mem = this.mem();
-            // SAFETY: `home` issued this buffer; its reference is consumed and
-            // `this` is never dropped.
-            unsafe { thread::release(home, mem, Return::Recycle) };
+            // SAFETY: `issuer` issued this buffer; its reference is consumed
+            // and `this` is never dropped.
+            unsafe { local::release(issuer, mem, Return::Recycle) };
             return v;
         }
         let mut mem = this.mem();
-        pool.unpin_for_detach(&mut mem);
+        central.unpin_for_detach(&mut mem);
         let (ptr, len, cap) = (this.ptr, this.len, this.cap);
         // SAFETY: as above, with `Detach`: we keep the (unpinned) memory.
-        unsafe { thread::release(home, mem, Return::Detach) };
+        unsafe { local::release(issuer, mem, Return::Detach) };
         // SAFETY: allocated by the global allocator with `Layout(cap, 1)`
         // (alignment 1 checked above), exactly what `Vec<u8>` frees; all `cap`
         // bytes are initialised and `len <= cap`.
@@ -272,34 +340,44 @@ impl PooledBuffer {
     }
 
     /// Returns a buffer that nothing was written into since it was handed out
-    /// (a lent read buffer whose reader answered `Pending`): it goes home
+    /// (a lent read buffer whose reader answered `Pending`): it goes back
     /// without the `Zeroing::OnReturn` scrub.
     pub(crate) fn recycle_unwritten(self) {
         let this = std::mem::ManuallyDrop::new(self);
-        match this.home {
-            // SAFETY: `home` issued this buffer; its reference is consumed here
-            // and `this` is never dropped.
-            Some(home) => unsafe { thread::release(home, this.mem(), Return::Unwritten) },
+        match this.issuer {
+            // SAFETY: `issuer` issued this buffer; its reference is consumed
+            // here and `this` is never dropped.
+            Some(issuer) => unsafe { local::release(issuer, this.mem(), Return::Unwritten) },
             None => drop(std::mem::ManuallyDrop::into_inner(this)),
         }
     }
 
-    /// The memory block, as the pool tracks it.
+    /// The memory, as the pool tracks it.
     #[inline(always)]
     fn mem(&self) -> Mem {
         Mem { ptr: self.ptr, cap: self.cap, tag: self.tag }
+    }
+
+    /// A new buffer of `len` from the same pool (the global pool for one
+    /// adopted from a `Vec`), for growth and clones.
+    fn sibling(&self, len: usize) -> Result<PooledBuffer, AllocError> {
+        match self.issuer {
+            // SAFETY: this buffer's reference keeps its issuer (and pool) live.
+            Some(issuer) => Self::acquire(unsafe { local::central_of(issuer) }, len, false),
+            None => crate::global().try_get(len),
+        }
     }
 }
 
 impl Drop for PooledBuffer {
     #[inline]
     fn drop(&mut self) {
-        match self.home {
-            Some(home) => {
+        match self.issuer {
+            Some(issuer) => {
                 let mem = self.mem();
-                // SAFETY: `home` issued this buffer, whose reference is consumed
-                // here, once.
-                unsafe { thread::release(home, mem, Return::Recycle) }
+                // SAFETY: `issuer` issued this buffer, whose reference is
+                // consumed here, once.
+                unsafe { local::release(issuer, mem, Return::Recycle) }
             }
             None => {
                 // SAFETY: memory adopted from a `Vec<u8>` with this capacity.
@@ -321,7 +399,7 @@ impl From<Vec<u8>> for PooledBuffer {
         let cap = v.capacity();
         let len = v.len();
         let ptr = NonNull::new(v.as_mut_ptr()).expect("Vec pointers are non-null");
-        PooledBuffer { ptr, len, cap, tag: crate::alloc::NOT_POOLED as u64, home: None }
+        PooledBuffer { ptr, len, cap, tag: crate::alloc::NOT_POOLED as u64, issuer: None }
     }
 }
 
@@ -370,7 +448,7 @@ impl fmt::Debug for PooledBuffer {
         f.debug_struct("PooledBuffer")
             .field("len", &self.len)
             .field("capacity", &self.cap)
-            .field("pooled", &self.home.is_some())
+            .field("pooled", &self.issuer.is_some())
             .finish()
     }
 }
@@ -397,12 +475,7 @@ impl std::hash::Hash for PooledBuffer {
 impl Clone for PooledBuffer {
     /// A new buffer from the same pool with the same contents.
     fn clone(&self) -> Self {
-        let pool = match self.home {
-            // SAFETY: this buffer's reference keeps its home (and pool) live.
-            Some(home) => unsafe { cache::pool_of(home) }.clone(),
-            None => crate::global().inner().clone(),
-        };
-        let mut b = thread::acquire(&pool, self.len, false).unwrap_or_else(|e| panic!("{e}"));
+        let mut b = self.sibling(self.len).unwrap_or_else(|e| panic!("{e}"));
         b.copy_from_slice(self.as_slice());
         b
     }
@@ -426,15 +499,8 @@ impl std::io::Write for PooledBuffer {
     }
 }
 
-/// Writes two words at `p` as one 16-byte store.
-///
-/// A new buffer is usually moved right after `get` writes it (bound, passed to
-/// a function, pushed into a `Vec`), and LLVM copies a 40-byte struct with two
-/// 16-byte loads and one 8-byte load. A 16-byte load the CPU must assemble from
-/// two 8-byte stores still in flight cannot be store-forwarded: it waits for
-/// them to reach the cache, about 8 ns per get (measured with `perf annotate`
-/// on the `hot_path` bench: 80% of the caller's samples on that load). Writing
-/// the words pairwise makes each such load match one store.
+/// Writes two words at `p` as one 16-byte store, so that a 16-byte load of a
+/// moved `PooledBuffer` matches one store (see the module docs, "Layout").
 ///
 /// # Safety
 /// `p` is valid for writes of 16 bytes.

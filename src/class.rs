@@ -92,11 +92,11 @@ impl Classes {
         Fit::Class(grid_ceil(round_up(n, self.unit)) - self.first)
     }
 
-    /// The class a buffer of real capacity `cap` is filed under when it comes
-    /// home: the largest class whose capacity it covers. `None` if it is smaller
+    /// The class a buffer of real capacity `cap` belongs to when it comes
+    /// back: the largest class whose capacity it covers. `None` if it is smaller
     /// than the first class or larger than the last class's capacity allows.
     #[inline]
-    pub(crate) fn file(&self, cap: usize) -> Option<usize> {
+    pub(crate) fn class_of_capacity(&self, cap: usize) -> Option<usize> {
         if cap == 0 {
             return None;
         }
@@ -159,7 +159,7 @@ mod tests {
             }
             n *= 2;
         }
-        assert_eq!(c.fit(64 * 1024 + 1), Fit::Class(c.file(80 * 1024).unwrap()));
+        assert_eq!(c.fit(64 * 1024 + 1), Fit::Class(c.class_of_capacity(80 * 1024).unwrap()));
     }
 
     #[test]
@@ -167,16 +167,16 @@ mod tests {
         let c = Classes::new(4096, 1 << 20, 1);
         assert_eq!(c.fit(100), Fit::Exact(100));
         assert_eq!(c.fit((1 << 20) + 1), Fit::Exact((1 << 20) + 1));
-        assert_eq!(c.file(100), None);
-        assert_eq!(c.file(1 << 22), None);
+        assert_eq!(c.class_of_capacity(100), None);
+        assert_eq!(c.class_of_capacity(1 << 22), None);
     }
 
     #[test]
     fn filing_by_real_capacity() {
         let c = Classes::new(4096, 1 << 20, 1);
         // A buffer grown to 9000 bytes serves the 8 KiB class.
-        assert_eq!(c.capacity(c.file(9000).unwrap()), 8192);
-        assert_eq!(c.file(4095), None);
+        assert_eq!(c.capacity(c.class_of_capacity(9000).unwrap()), 8192);
+        assert_eq!(c.class_of_capacity(4095), None);
     }
 
     #[test]
@@ -187,7 +187,7 @@ mod tests {
             let cap = c.capacity(k);
             assert_eq!(cap % 4096, 0, "{n}");
             assert!(cap >= n);
-            assert_eq!(c.file(cap), Some(k), "{n} -> {cap}");
+            assert_eq!(c.class_of_capacity(cap), Some(k), "{n} -> {cap}");
         }
     }
 }

@@ -81,14 +81,15 @@
 mod alloc;
 mod buffer;
 mod builder;
-mod cache;
+mod central;
 mod class;
+mod config;
 mod error;
 #[cfg(feature = "bytes")]
 pub mod framing;
 mod io;
+mod local;
 mod pool;
-mod shard;
 mod stats;
 mod sync;
 mod thread;
@@ -105,8 +106,9 @@ pub mod design {
 }
 
 pub use buffer::PooledBuffer;
-pub use builder::{
-    Builder, Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
+pub use builder::Builder;
+pub use config::{
+    Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
     DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_BUFFERS_PER_SHARD, SHARD_SLOT_BYTES,
 };
 pub use error::{AllocError, BuildError};

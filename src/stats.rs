@@ -1,32 +1,35 @@
-//! Counters and their snapshot.
+//! Counters, their registry, and the [`Stats`] snapshot.
 //!
-//! Every thread counts into its own cache block with single-writer counters: the
-//! owner does a `Relaxed` load and a `Relaxed` store (a plain `add` to memory on
-//! x86-64, never a locked read-modify-write), and [`BufferPool::stats`] sums the
-//! blocks on read. Counts from threads that retire are folded into the pool's
-//! totals under the registry lock, so a snapshot never counts a thread twice or
-//! not at all.
+//! Every thread counts into its own cache block's [`Tally`] with single-writer
+//! counters: the owner does a `Relaxed` load and a `Relaxed` store (a plain
+//! `add` to memory on x86-64, never a locked read-modify-write), and
+//! [`BufferPool::stats`] sums the registered tallies on read. The tally of a
+//! retiring block is folded into the registry's totals under the registry
+//! lock, so a snapshot never counts a thread twice or not at all.
 //!
 //! [`BufferPool::stats`]: crate::BufferPool::stats
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::fmt;
+use std::ptr::NonNull;
 
 macro_rules! counters {
     ($($name:ident),* $(,)?) => {
-        /// Per-block counters. Single writer (the owning thread), many readers.
+        /// One set of counters: a block's (single writer, its owner thread,
+        /// through `bump` and friends), or a pool's shared ones (any thread,
+        /// through `add_shared`). Many readers.
         #[derive(Default)]
-        pub(crate) struct Counters {
+        pub(crate) struct Tally {
             $(pub(crate) $name: AtomicU64,)*
         }
 
-        /// A plain copy of [`Counters`], for folding and summing.
+        /// A plain copy of a [`Tally`], for folding and summing.
         #[derive(Default, Clone, Copy, Debug)]
         pub(crate) struct Totals {
             $(pub(crate) $name: u64,)*
         }
 
-        impl Counters {
+        impl Tally {
             /// A racy but per-counter-consistent copy.
             pub(crate) fn snapshot(&self) -> Totals {
                 // Relaxed: each counter is read on its own; a snapshot taken
@@ -65,7 +68,7 @@ counters!(
     right_sized,
 );
 
-impl Counters {
+impl Tally {
     /// Adds `n` to a counter that only the calling thread writes.
     #[inline(always)]
     pub(crate) fn bump(c: &AtomicU64, n: u64) {
@@ -103,6 +106,60 @@ impl Counters {
         }
         // Relaxed load + store, single writer: see `bump` (pairs with nothing).
         c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+}
+
+/// A registered tally: a pointer into a live block.
+struct TallyPtr(NonNull<Tally>);
+// SAFETY: the registry only reads a registered tally's atomics, which is
+// sound from any thread; `Tally` is `Sync`.
+unsafe impl Send for TallyPtr {}
+
+/// The tallies of a pool's thread caches, and what retired ones counted.
+pub(crate) struct Registry {
+    inner: Mutex<Listed>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self { inner: Mutex::new(Listed::default()) }
+    }
+}
+
+#[derive(Default)]
+struct Listed {
+    live: Vec<TallyPtr>,
+    retired: Totals,
+}
+
+impl Registry {
+    /// Registers `t` for [`sum`](Self::sum).
+    ///
+    /// # Safety
+    /// `t` stays valid until [`unregister`](Self::unregister) is called with it.
+    pub(crate) unsafe fn register(&self, t: &Tally) {
+        self.inner.lock().live.push(TallyPtr(NonNull::from(t)));
+    }
+
+    /// Removes `t` and folds its counts into the totals, in one critical
+    /// section, so `sum` never sees it twice or not at all.
+    pub(crate) fn unregister(&self, t: &Tally) {
+        let mut r = self.inner.lock();
+        if let Some(i) = r.live.iter().position(|p| p.0 == NonNull::from(t)) {
+            r.live.swap_remove(i);
+            r.retired.add(&t.snapshot());
+        }
+    }
+
+    /// Every registered tally summed, with what retired ones counted.
+    pub(crate) fn sum(&self) -> Totals {
+        let r = self.inner.lock();
+        let mut t = r.retired;
+        for p in &r.live {
+            // SAFETY: registered tallies are live: `register`'s contract.
+            t.add(&unsafe { p.0.as_ref() }.snapshot());
+        }
+        t
     }
 }
 
@@ -161,7 +218,7 @@ impl Stats {
     pub(crate) fn from_totals(t: &Totals, shard_bytes: u64, pinned_bytes: u64, pin_failures: u64) -> Self {
         let gets = t.cache_hits + t.shard_hits + t.steals + t.fresh_allocations + t.unpooled;
         // Fast-path returns count apart: that counter is part of a block's
-        // refcount (see `cache.rs`).
+        // refcount (see `local/block.rs`).
         let returns = t.returns.wrapping_add(t.fast_returns);
         Stats {
             gets,
@@ -177,7 +234,7 @@ impl Stats {
             pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes),
             outstanding_buffers: gets.saturating_sub(returns),
             // `held_bytes` is bytes handed out minus bytes returned plus bytes
-            // cached (see `cache.rs`): it moves only on slow paths.
+            // cached (see `local/block.rs`): it moves only on slow paths.
             outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes) as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,

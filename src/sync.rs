@@ -96,9 +96,12 @@ pub(crate) fn global_epoch() -> &'static AtomicU64 {
 }
 
 /// The CPU this thread runs on, used only to pick a home shard on slow paths.
-/// `sched_getcpu` is a vDSO/rseq read on Linux (~3 ns); elsewhere (and under
-/// loom) a stable per-thread number stands in.
+/// `sched_getcpu` is a vDSO/rseq read on Linux (~3 ns); elsewhere the
+/// thread's id stands in. Under loom, 0 for every thread: a model's
+/// schedule must not depend on ids that differ between its runs.
 pub(crate) fn current_cpu() -> usize {
+    #[cfg(loom)]
+    return 0;
     #[cfg(all(target_os = "linux", not(loom)))]
     {
         // SAFETY: sched_getcpu has no preconditions; it returns -1 on error.
@@ -107,21 +110,29 @@ pub(crate) fn current_cpu() -> usize {
             return cpu as usize;
         }
     }
-    thread_number()
+    #[cfg(not(loom))]
+    return thread_id() as usize;
 }
 
-/// A small number that is stable for the life of the calling thread.
-pub(crate) fn thread_number() -> usize {
+/// A number unique to the calling thread: never 0, never reused while the
+/// process lives (0 only once the thread's locals are gone). A thread cache
+/// block records its owner's id; an orphan block's owner is 0.
+pub(crate) fn thread_id() -> u64 {
     use std::cell::Cell;
-    use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
-    static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
-    std::thread_local! {
-        static ID: Cell<usize> = const { Cell::new(usize::MAX) };
+    // Not a modelled atomic under loom: only uniqueness matters.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    #[cfg(not(loom))]
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+    }
+    #[cfg(loom)]
+    thread_local! {
+        static ID: Cell<u64> = Cell::new(0);
     }
     ID.try_with(|id| {
-        if id.get() == usize::MAX {
+        if id.get() == 0 {
             // Relaxed: only uniqueness matters, nothing is published through it.
-            id.set(NEXT.fetch_add(1, StdOrdering::Relaxed));
+            id.set(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         }
         id.get()
     })

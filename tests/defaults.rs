@@ -35,9 +35,9 @@ fn zeropool_table_defects_are_absent() {
 
 #[test]
 fn the_docs_table_matches_the_code() {
-    // The table in `Builder`'s docs (src/builder.rs) is the documented one;
+    // The table in `defaults_for`'s docs (src/config.rs) is the documented one;
     // parse it and check each row.
-    let src = include_str!("../src/builder.rs");
+    let src = include_str!("../src/config.rs");
     let mut rows = 0;
     for line in src.lines() {
         let line = line.trim_start_matches("///").trim();
@@ -55,7 +55,7 @@ fn the_docs_table_matches_the_code() {
         assert_eq!(shape(cpus), (tls, shards, per), "docs row `{line}`");
         rows += 1;
     }
-    assert!(rows >= 6, "found only {rows} table rows in src/builder.rs");
+    assert!(rows >= 6, "found only {rows} table rows in src/config.rs");
 }
 
 /// The same through `Builder::config()` (no pool built), for long sweeps.

@@ -1,0 +1,409 @@
+//! A pool's state shared by all threads: the shards and the byte budget
+//! (`shard.rs`), the idle clock and `Clock` eviction (`clock.rs`), the
+//! registry of statistics, and the pool's lifecycle (trim, close). Only slow
+//! paths come here. Fields are private; thread caches reach them through the
+//! named operations below.
+
+mod clock;
+mod shard;
+
+use crate::alloc::{self, Mem, NOT_POOLED};
+use crate::class::{Classes, Fit};
+use crate::config::{Config, EvictionPolicy};
+use crate::error::AllocError;
+use crate::stats::{Registry, Stats, Tally, Totals};
+use crate::sync::{global_epoch, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use clock::IdleClock;
+use shard::{Budget, Shards, Stop};
+use std::time::Instant;
+
+/// The state every handle, thread cache and buffer of one pool shares.
+pub(crate) struct Central {
+    /// The validated settings; immutable.
+    pub(crate) config: Config,
+    /// The size classes; immutable.
+    pub(crate) classes: Classes,
+    align: usize,
+    shards: Shards,
+    budget: Budget,
+    clock: IdleClock,
+    pinned_bytes: AtomicUsize,
+    pin_failures: AtomicU64,
+    closed: AtomicBool,
+    trim_epoch: AtomicU64,
+    registry: Registry,
+    /// Counts from paths with no thread cache of their own (orphan gets and
+    /// returns, closed pools, discards, evictions), from any thread.
+    shared: Tally,
+}
+
+/// Where [`Central::obtain`] found a buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A shard; its index if it is the caller's home shard (`None`: stolen
+    /// from another). The buffer's budget reservation comes with it.
+    Shard(Option<usize>),
+    /// Freshly allocated for its size class.
+    Fresh,
+    /// Outside every size class: allocated to the exact size.
+    Exact,
+}
+
+impl Source {
+    /// The counter a get served from here bumps.
+    pub(crate) fn counter(self, t: &Tally) -> &AtomicU64 {
+        match self {
+            Source::Shard(Some(_)) => &t.shard_hits,
+            Source::Shard(None) => &t.steals,
+            Source::Fresh => &t.fresh_allocations,
+            Source::Exact => &t.unpooled,
+        }
+    }
+}
+
+impl Central {
+    pub(crate) fn new(config: Config) -> Self {
+        let align = config.alignment();
+        let classes = Classes::new(config.min_buffer_size(), config.max_buffer_size(), align);
+        let n = classes.len();
+        Central {
+            shards: Shards::new(config.num_shards(), n, config.max_buffers_per_shard()),
+            budget: Budget::new(config.max_pooled_bytes()),
+            clock: IdleClock::new(n, config.idle_timeout()),
+            align,
+            pinned_bytes: AtomicUsize::new(0),
+            pin_failures: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            trim_epoch: AtomicU64::new(0),
+            registry: Registry::default(),
+            shared: Tally::default(),
+            classes,
+            config,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with the SeqCst store in `close`, so a thread that sees
+        // the pool closed also sees the shards drained before it looks.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn trim_epoch(&self) -> u64 {
+        // Acquire: pairs with the Release increment in `trim`.
+        self.trim_epoch.load(Ordering::Acquire)
+    }
+
+    /// The idle clock's generation (see `clock.rs`).
+    pub(crate) fn generation(&self) -> u64 {
+        self.clock.generation()
+    }
+
+    pub(crate) fn alignment(&self) -> usize {
+        self.align
+    }
+
+    // ---- memory --------------------------------------------------------
+
+    /// A new allocation for pooled class `class`: zeroed, and pinned if
+    /// configured.
+    fn alloc_pooled(&self, class: usize) -> Result<Mem, AllocError> {
+        let cap = self.classes.capacity(class);
+        let ptr = alloc::allocate(cap, self.align, true)?;
+        let mut pinned = false;
+        if self.config.pinned_memory() && cap > 0 {
+            // Relaxed (both): statistics.
+            if alloc::pin(ptr, cap) {
+                pinned = true;
+                self.pinned_bytes.fetch_add(cap, Ordering::Relaxed);
+            } else {
+                // Relaxed: a statistic, nothing pairs with it.
+                self.pin_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(Mem::new(ptr, cap, class as u32, pinned))
+    }
+
+    /// Frees memory of this pool.
+    pub(crate) fn free(&self, mem: Mem) {
+        if mem.pinned() {
+            // Relaxed: statistics.
+            self.pinned_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
+        }
+        // SAFETY: every `Mem` of this pool came from `alloc_pooled` or
+        // `obtain`'s exact allocation, i.e. `allocate(mem.cap, self.align, _)`.
+        unsafe { alloc::free(mem.ptr, mem.cap, self.align, mem.pinned()) }
+    }
+
+    /// Forgets that `mem` is pinned (it leaves the pool as a `Vec`).
+    pub(crate) fn unpin_for_detach(&self, mem: &mut Mem) {
+        if mem.pinned() {
+            alloc::unpin(mem.ptr, mem.cap);
+            // Relaxed: statistics.
+            self.pinned_bytes.fetch_sub(mem.cap, Ordering::Relaxed);
+            mem.set_unpinned();
+        }
+    }
+
+    /// Frees an idle buffer whose budget reservation the caller holds, and
+    /// counts it as evicted (a trim, a tick, or a closed pool's cache).
+    pub(crate) fn evict(&self, mem: Mem) {
+        self.budget.release(mem.cap);
+        self.count(&Totals { evictions: 1, ..Default::default() });
+        self.free(mem);
+    }
+
+    /// Frees a returned buffer the pool will not keep, and counts a discard.
+    fn discard(&self, mem: Mem) {
+        self.count(&Totals { discards: 1, ..Default::default() });
+        self.free(mem);
+    }
+
+    // ---- gets ----------------------------------------------------------
+
+    /// A buffer for a get the caller's cache could not serve: from the
+    /// shards (home shard first, then the others), else fresh. The
+    /// caller keeps a shard buffer's budget reservation (in a lease) or
+    /// gives it back with [`release_budget`](Self::release_budget).
+    pub(crate) fn obtain(&self, fit: Fit) -> Result<(Mem, Source), AllocError> {
+        match fit {
+            Fit::Class(c) => {
+                self.clock.mark_used(c);
+                match self.shards.pop_near(c) {
+                    Some((mem, home)) => Ok((mem, Source::Shard(home))),
+                    None => Ok((self.alloc_pooled(c)?, Source::Fresh)),
+                }
+            }
+            Fit::Exact(cap) => {
+                let mem = Mem::new(alloc::allocate(cap, self.align, true)?, cap, NOT_POOLED, false);
+                Ok((mem, Source::Exact))
+            }
+        }
+    }
+
+    /// One more buffer of `class` from shard `shard`, for a thread cache
+    /// refilling after a miss there; its reservation passes to the caller.
+    pub(crate) fn pop_from(&self, shard: usize, class: usize) -> Option<Mem> {
+        self.shards.pop(shard, class)
+    }
+
+    /// Puts back a buffer [`pop_from`](Self::pop_from) gave and the caller
+    /// had no room for, with its reservation; freed if the shard is full.
+    pub(crate) fn unpop(&self, shard: usize, class: usize, mem: Mem) {
+        self.shards.push_all(shard, class, [mem], |mem| {
+            self.budget.release(mem.cap);
+            self.free(mem);
+        });
+    }
+
+    // ---- returns -------------------------------------------------------
+
+    /// Offers a returned buffer of `class` to the home shard. `reserved` says
+    /// whether the caller hands over budget for it. If the pool is closed or
+    /// full, the budget is given back and the buffer freed as a discard.
+    pub(crate) fn offer(&self, class: usize, mem: Mem, reserved: bool) {
+        let cap = mem.cap;
+        if self.is_closed() {
+            if reserved {
+                self.budget.release(cap);
+            }
+            return self.discard(mem);
+        }
+        self.clock.mark_used(class);
+        let admitted = reserved || self.budget.reserve(cap) || (self.evict_for(cap, class) && self.budget.reserve(cap));
+        if !admitted {
+            return self.discard(mem);
+        }
+        self.push_home(class, [mem]);
+    }
+
+    /// Spills a thread cache's older buffers of `class` to the home shard in
+    /// one go: one CPU lookup, one byte-count update and one close check for
+    /// the batch. Their budget comes with them (the cache's lease moves with
+    /// them); what the shard cannot take is freed as a discard.
+    pub(crate) fn spill(&self, class: usize, mems: impl Iterator<Item = Mem>) {
+        if self.is_closed() {
+            for mem in mems {
+                self.budget.release(mem.cap);
+                self.discard(mem);
+            }
+            return;
+        }
+        self.clock.mark_used(class);
+        self.push_home(class, mems);
+    }
+
+    /// Pushes reserved buffers into the home shard; a full queue frees them
+    /// as discards.
+    fn push_home(&self, class: usize, mems: impl IntoIterator<Item = Mem>) {
+        self.shards.push_all(self.shards.home(), class, mems, |mem| {
+            self.budget.release(mem.cap);
+            self.discard(mem);
+        });
+        // SeqCst (with the SeqCst store in `close`): either `close` drains after
+        // our push, or we see `closed` here and drain ourselves. Nothing is
+        // stranded in a closed pool's shards.
+        if self.closed.load(Ordering::SeqCst) {
+            self.drain(0..self.classes.len(), false);
+        }
+    }
+
+    // ---- the budget, for thread caches' leases --------------------------
+
+    /// Leases budget for a thread cache of class `class` that needs `need`
+    /// more bytes and would like `ask >= need`: `ask` if the budget has it,
+    /// else `need` (evicting idle buffers under `Clock` if that makes room),
+    /// else nothing. Returns the bytes granted.
+    pub(crate) fn lease(&self, need: usize, ask: usize, class: usize) -> usize {
+        if self.budget.reserve(ask) {
+            ask
+        } else if self.budget.reserve(need) || (self.evict_for(need, class) && self.budget.reserve(need)) {
+            need
+        } else {
+            0
+        }
+    }
+
+    /// Gives back `n` bytes of a thread cache's lease.
+    pub(crate) fn release_budget(&self, n: usize) {
+        self.budget.release(n);
+    }
+
+    /// `Clock`: makes room for `bytes` more by freeing idle shard buffers of
+    /// classes whose second-chance bit is clear, other than `except`, until
+    /// the shortfall is covered. `Lifo` never evicts. Returns whether the
+    /// shortfall was covered.
+    fn evict_for(&self, bytes: usize, except: usize) -> bool {
+        if self.config.eviction_policy() != EvictionPolicy::Clock {
+            return false;
+        }
+        // Only the part the budget cannot already cover needs evicting.
+        let bytes = self.budget.shortfall(bytes);
+        if bytes == 0 {
+            return true;
+        }
+        let mut freed = 0;
+        let mut evicted = 0;
+        let covered = self.clock.sweep(except, |k| {
+            let stop = self.shards.drain(k..k + 1, |mem| {
+                freed += mem.cap;
+                evicted += 1;
+                self.budget.release(mem.cap);
+                self.free(mem);
+                if freed >= bytes {
+                    Stop::Yes
+                } else {
+                    Stop::No
+                }
+            });
+            stop == Stop::Yes
+        });
+        self.count(&Totals { evictions: evicted, ..Default::default() });
+        covered
+    }
+
+    /// Frees every idle buffer of `classes` in the shards; `count` counts
+    /// them as evictions.
+    fn drain(&self, classes: std::ops::Range<usize>, count: bool) {
+        let mut evicted = 0;
+        self.shards.drain(classes, |mem| {
+            evicted += 1;
+            self.budget.release(mem.cap);
+            self.free(mem);
+            Stop::No
+        });
+        if count {
+            self.count(&Totals { evictions: evicted, ..Default::default() });
+        }
+    }
+
+    // ---- lifecycle -----------------------------------------------------
+
+    fn bump_global_epoch() {
+        // Release: pairs with nothing that needs it strictly (threads re-read
+        // the pool's own state with Acquire); Release keeps the bump after the
+        // state change it announces, so a thread that notices the bump finds it.
+        global_epoch().fetch_add(1, Ordering::Release);
+    }
+
+    /// Closes the pool (its last handle dropped): returns go to the OS from now
+    /// on, and the shards are emptied.
+    pub(crate) fn close(&self) {
+        // SeqCst: see `push_home`.
+        self.closed.store(true, Ordering::SeqCst);
+        self.drain(0..self.classes.len(), false);
+        Self::bump_global_epoch();
+    }
+
+    /// Frees every idle buffer in the shards now; thread caches follow at
+    /// their next operation (they see the new trim epoch).
+    pub(crate) fn trim(&self) {
+        self.drain(0..self.classes.len(), true);
+        // Release: pairs with the Acquire in `trim_epoch()`.
+        self.trim_epoch.fetch_add(1, Ordering::Release);
+        Self::bump_global_epoch();
+    }
+
+    /// Advances the idle clock if `idle_timeout` has passed since the last tick.
+    pub(crate) fn maybe_tick(&self, now: Instant) {
+        if self.clock.due(now) {
+            self.tick();
+        }
+    }
+
+    /// One tick of the idle clock: free shard buffers of classes with no shard
+    /// traffic during the whole last generation, and clear every class's
+    /// second-chance bit.
+    pub(crate) fn tick(&self) {
+        for k in self.clock.advance() {
+            self.drain(k..k + 1, true);
+        }
+        Self::bump_global_epoch();
+    }
+
+    // ---- statistics ----------------------------------------------------
+
+    /// Counts `t` in the pool's shared counters (any thread may).
+    pub(crate) fn count(&self, t: &Totals) {
+        self.shared.add_shared(t);
+    }
+
+    /// Adds `n` to the shared counter `pick` chooses (any thread may).
+    pub(crate) fn count_in(&self, pick: impl FnOnce(&Tally) -> &AtomicU64, n: u64) {
+        // Relaxed: statistics; nothing is published through them.
+        pick(&self.shared).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The registry of this pool's thread caches' counters.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut t = self.shared.snapshot();
+        t.add(&self.registry.sum());
+        Stats::from_totals(
+            &t,
+            self.shards.bytes() as u64,
+            // Relaxed: statistics.
+            self.pinned_bytes.load(Ordering::Relaxed) as u64,
+            // Relaxed: a statistic.
+            self.pin_failures.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes reserved against `max_pooled_bytes` (shards plus thread-cache
+    /// leases).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        let r = self.budget.reserved();
+        debug_assert!(r <= self.budget.max());
+        r
+    }
+}
+
+impl Drop for Central {
+    fn drop(&mut self) {
+        // No handle and no thread cache remains; free what the shards hold.
+        self.drain(0..self.classes.len(), false);
+    }
+}

@@ -1,0 +1,183 @@
+//! The shards: per-shard, per-size-class lock-free bounded queues of idle
+//! buffers, the home shard (by the CPU a thread runs on), and the pool-wide
+//! byte budget that caps what the shards and the thread caches' leases retain.
+//!
+//! Queues are created lazily, on the first buffer a class puts in a shard, so
+//! an unused class costs one null pointer per shard.
+
+use crate::alloc::Mem;
+use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering};
+use crossbeam_utils::CachePadded;
+use std::sync::OnceLock;
+
+// The docs' count of a queue slot's bytes: a `Mem` and crossbeam's stamp.
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<Mem>() + std::mem::size_of::<usize>() == crate::config::SHARD_SLOT_BYTES);
+
+/// One shard: a queue per size class.
+struct Shard {
+    classes: Box<[OnceLock<BoundedQueue<Mem>>]>,
+    per_class: usize,
+}
+
+impl Shard {
+    fn new(classes: usize, per_class: usize) -> Self {
+        Self { classes: (0..classes).map(|_| OnceLock::new()).collect(), per_class }
+    }
+
+    #[inline]
+    fn pop(&self, class: usize) -> Option<Mem> {
+        debug_assert!(class < self.classes.len());
+        self.classes[class].get()?.pop()
+    }
+
+    /// Pushes `mem`; gives it back if the class queue is full.
+    fn push(&self, class: usize, mem: Mem) -> Result<(), Mem> {
+        debug_assert!(class < self.classes.len());
+        self.classes[class].get_or_init(|| BoundedQueue::new(self.per_class)).push(mem)
+    }
+}
+
+/// Every shard of a pool, and the bytes they hold.
+pub(super) struct Shards {
+    shards: Box<[CachePadded<Shard>]>,
+    /// `shards.len() - 1` (a power of two minus one).
+    mask: usize,
+    /// Bytes in the queues (a statistic).
+    bytes: AtomicUsize,
+}
+
+impl Shards {
+    pub(super) fn new(count: usize, classes: usize, per_class: usize) -> Self {
+        debug_assert!(count.is_power_of_two());
+        Self {
+            shards: (0..count).map(|_| CachePadded::new(Shard::new(classes, per_class))).collect(),
+            mask: count - 1,
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// The calling thread's home shard: the one of the CPU it runs on.
+    pub(super) fn home(&self) -> usize {
+        current_cpu() & self.mask
+    }
+
+    /// Pops a buffer of `class` from shard `shard`.
+    pub(super) fn pop(&self, shard: usize, class: usize) -> Option<Mem> {
+        let mem = self.shards[shard].pop(class)?;
+        // Relaxed: a statistic. Before the caller counts the buffer elsewhere,
+        // so `pooled_bytes` never counts it twice (and never exceeds the cap,
+        // which tests check live).
+        self.bytes.fetch_sub(mem.cap, Ordering::Relaxed);
+        Some(mem)
+    }
+
+    /// Pops a buffer of `class` from the home shard, else from the others in
+    /// turn. Also says which shard it came from when that was the home shard
+    /// (`None` when it was stolen).
+    pub(super) fn pop_near(&self, class: usize) -> Option<(Mem, Option<usize>)> {
+        let home = self.home();
+        (0..self.shards.len()).find_map(|i| {
+            let s = (home + i) & self.mask;
+            self.pop(s, class).map(|mem| (mem, (i == 0).then_some(s)))
+        })
+    }
+
+    /// Pushes `mems` of `class` into shard `shard`, counting their bytes once
+    /// for the batch; gives each one that does not fit to `reject`.
+    pub(super) fn push_all(
+        &self,
+        shard: usize,
+        class: usize,
+        mems: impl IntoIterator<Item = Mem>,
+        mut reject: impl FnMut(Mem),
+    ) {
+        let mut bytes = 0;
+        for mem in mems {
+            let cap = mem.cap;
+            match self.shards[shard].push(class, mem) {
+                Ok(()) => bytes += cap,
+                Err(mem) => reject(mem),
+            }
+        }
+        // Relaxed: a statistic. After the pushes, so `pooled_bytes` may lag
+        // (never count a buffer twice).
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Pops every buffer of the classes in `classes`, from every shard, into
+    /// `f`, until `f` says stop.
+    pub(super) fn drain(&self, classes: std::ops::Range<usize>, mut f: impl FnMut(Mem) -> Stop) -> Stop {
+        for shard in 0..self.shards.len() {
+            for k in classes.clone() {
+                while let Some(mem) = self.pop(shard, k) {
+                    if f(mem) == Stop::Yes {
+                        return Stop::Yes;
+                    }
+                }
+            }
+        }
+        Stop::No
+    }
+
+    /// Bytes in the queues.
+    pub(super) fn bytes(&self) -> usize {
+        // Relaxed: a statistic.
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a drain stops early.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    Yes,
+    No,
+}
+
+/// The byte budget: bytes in shards plus bytes leased to thread caches never
+/// exceed `max`. Only slow paths touch it: thread caches reserve in leases.
+pub(super) struct Budget {
+    reserved: CachePadded<AtomicUsize>,
+    max: usize,
+}
+
+impl Budget {
+    pub(super) fn new(max: usize) -> Self {
+        Self { reserved: CachePadded::new(AtomicUsize::new(0)), max }
+    }
+
+    /// Reserves `n` bytes if that keeps the total within the cap.
+    pub(super) fn reserve(&self, n: usize) -> bool {
+        // Relaxed: the budget is a counter, not a publication. No memory is read
+        // or written on the strength of its value; the buffers themselves travel
+        // through the queues, which synchronise on their own.
+        self.reserved
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_add(n).filter(|&t| t <= self.max))
+            .is_ok()
+    }
+
+    /// Gives back `n` reserved bytes.
+    pub(super) fn release(&self, n: usize) {
+        if n > 0 {
+            // Relaxed: see `reserve`.
+            let prev = self.reserved.fetch_sub(n, Ordering::Relaxed);
+            debug_assert!(prev >= n, "budget underflow");
+        }
+    }
+
+    /// Bytes reserved now.
+    pub(super) fn reserved(&self) -> usize {
+        // Relaxed: a statistic.
+        self.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Bytes reserved beyond what is free: how much of `n` more bytes does not fit.
+    pub(super) fn shortfall(&self, n: usize) -> usize {
+        n.saturating_sub(self.max.saturating_sub(self.reserved()))
+    }
+
+    #[cfg(feature = "test-util")]
+    pub(super) fn max(&self) -> usize {
+        self.max
+    }
+}

@@ -1,0 +1,336 @@
+//! [`Block`]: one thread's cache for one pool, and the whole of its
+//! lifetime protocol, **biased reference counting**.
+//!
+//! A buffer records the block that issued it (its *issuer*). The block keeps
+//! the pool alive, and is itself kept alive by two halves of one count:
+//!
+//! * the owner half, written only by the owner thread, in three parts so the
+//!   hot path writes one word each way: [`Private::out`] for the slow paths,
+//!   and the single-writer counters `cache_hits` (+1 per hit) and
+//!   `fast_returns` (−1 per fast-path return), which the statistics read too.
+//!   [`Block::owner_count`] is the one place that sums the three;
+//! * [`Block::remote`], an atomic: −1 per buffer of this block dropped on any
+//!   other thread (or after retirement).
+//!
+//! When the owner retires the block (its thread exits, or the pool closes)
+//! [`Block::merge`] adds `owner_count + MERGED` to `remote`; from then on
+//! `remote − MERGED` is the exact number of outstanding buffers, and whoever
+//! brings it to zero frees the block. See `docs/DESIGN.md`.
+
+use crate::alloc::Mem;
+use crate::central::Central;
+use crate::config::Zeroing;
+use crate::stats::Tally;
+use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell};
+use std::ptr::NonNull;
+
+/// Flag added to `Block::remote` when the owner merges its count.
+const MERGED: usize = 1 << (usize::BITS - 2);
+
+/// One thread's cache for one pool. Shared with other threads only through
+/// `central` (read-only), `owner` (immutable), `remote` and `tally`.
+pub(crate) struct Block {
+    pub(super) central: Arc<Central>,
+    /// Id of the owning thread (`sync::thread_id`); ids are never reused, and
+    /// 0 (no thread) marks an orphan block.
+    pub(super) owner: u64,
+    /// Biased refcount, shared half: foreign drops subtract 1; the owner's
+    /// merge adds `owner_count + MERGED`. Wrapping arithmetic throughout.
+    remote: AtomicUsize,
+    /// Statistics, written by the owner only; two of them are also the owner
+    /// half of the refcount.
+    pub(super) tally: Tally,
+    /// Owner-only state. Invariant: only the thread whose id is `owner`
+    /// touches it: inside a slow operation (`local::run_busy`), or on the
+    /// call-free fast path, which runs only while no slow operation is
+    /// running on this thread.
+    private: OwnerCell<Private>,
+}
+
+// SAFETY: `private` is only accessed by the owner thread (see its invariant);
+// every other field is immutable after construction or atomic.
+unsafe impl Send for Block {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Block {}
+
+/// A block's owner-only state.
+pub(super) struct Private {
+    /// Owner half of the refcount, slow-path part: +1 per buffer the slow
+    /// path issues other than a cache hit, −1 per own buffer returned
+    /// through the slow path. See [`Block::owner_count`].
+    out: isize,
+    /// Budget bytes reserved by this cache; `cached() <= lease <= tls_cache_bytes`.
+    /// Buffers taken from the shards keep their reservation here while out,
+    /// so the lease may exceed what is cached until the idle clock's next
+    /// tick (or a trim, or thread exit) gives the difference back.
+    pub(super) lease: usize,
+    /// Set once the block is merged; the owner then treats it as foreign.
+    pub(super) retired: bool,
+    pub(super) seen_trim: u64,
+    pub(super) seen_gen: u64,
+    pub(super) bins: Bins,
+}
+
+/// A block's bins, one per size class. Owned through a raw pointer rather
+/// than a `Box`, because the fast paths keep a pointer to the array in the
+/// thread's `HOT` entry while the slow paths borrow it through `Private`
+/// (never at the same time): a `Box` would assert uniqueness on every move
+/// of `Private`.
+pub(super) struct Bins {
+    ptr: NonNull<Bin>,
+    len: usize,
+}
+
+impl Bins {
+    pub(super) fn new(v: Vec<Bin>) -> Self {
+        let b = v.into_boxed_slice();
+        let len = b.len();
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(b).cast::<Bin>()) };
+        Self { ptr, len }
+    }
+
+    pub(super) fn as_mut(&mut self) -> &mut [Bin] {
+        // SAFETY: `ptr` and `len` come from a boxed slice this value owns, and
+        // `&mut self` excludes other borrows through `Private`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Bins {
+    fn drop(&mut self) {
+        // SAFETY: the boxed slice `new` leaked, freed once.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) });
+    }
+}
+
+/// A block's cache of one size class: a LIFO stack of idle buffers.
+pub(crate) struct Bin {
+    /// The top is the most recently returned.
+    pub(super) stack: Vec<Mem>,
+    /// Current depth limit: 0 until first used, then adapting between
+    /// `min(2, tls_cache_size)` and `tls_cache_size`.
+    pub(super) depth: usize,
+    /// Pool generation at the last use of this bin.
+    pub(super) last_gen: u64,
+    /// A get found this bin empty since the last spill or decay.
+    pub(super) missed: bool,
+}
+
+impl Block {
+    fn new(central: &Arc<Central>, owner: u64, remote: usize) -> Self {
+        let gen = central.generation();
+        // Depth 0 until a bin's first push reserves its stack (in
+        // `slow::accept_slow`), so the fast-path push never allocates.
+        let depth = 0;
+        let bins = Bins::new(if owner == 0 {
+            Vec::new()
+        } else {
+            (0..central.classes.len()).map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false }).collect()
+        });
+        Block {
+            central: central.clone(),
+            owner,
+            remote: AtomicUsize::new(remote),
+            tally: Tally::default(),
+            private: OwnerCell::new(Private {
+                out: 0,
+                lease: 0,
+                retired: owner == 0,
+                seen_trim: central.trim_epoch(),
+                seen_gen: gen,
+                bins,
+            }),
+        }
+    }
+
+    /// A new block owned by the thread with id `owner` (never 0), leaked: its
+    /// biased refcount frees it.
+    pub(super) fn create(central: &Arc<Central>, owner: u64) -> NonNull<Block> {
+        debug_assert_ne!(owner, 0);
+        NonNull::from(Box::leak(Box::new(Block::new(central, owner, 0))))
+    }
+
+    /// An orphan block for one buffer served without a thread cache: merged
+    /// from birth with one reference, the buffer's, so its drop frees it.
+    pub(super) fn create_orphan(central: &Arc<Central>) -> NonNull<Block> {
+        NonNull::from(Box::leak(Box::new(Block::new(central, 0, MERGED + 1))))
+    }
+
+    /// The owner-only state.
+    ///
+    /// # Safety
+    /// The caller is the owner thread inside a slow operation, or the fast
+    /// path with no slow operation running on this thread, and no other
+    /// reference from this call is live.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(super) unsafe fn private(&self) -> &mut Private {
+        // SAFETY: per the contract.
+        unsafe { self.private.get_mut() }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // Whoever frees the block must happen-after the owner's last access to
+        // its private state; this access lets loom check exactly that.
+        // SAFETY: `&mut self`: nobody else can reach the block.
+        let p = unsafe { self.private.get_mut() };
+        debug_assert!(p.retired && self.cached() == 0);
+    }
+}
+
+/// The refcount. The owner's updates are plain single-writer stores; only
+/// `merge` and `unref_remote` are atomic read-modify-writes.
+impl Block {
+    /// A cache hit issued a buffer: the hit counter is the refcount's +1.
+    #[inline(always)]
+    pub(super) fn count_hit(&self) {
+        Tally::add_owned(&self.tally.cache_hits, 1);
+    }
+
+    /// An own buffer came back on the fast path: that counter is the
+    /// refcount's −1.
+    #[inline(always)]
+    pub(super) fn count_fast_return(&self) {
+        Tally::add_owned(&self.tally.fast_returns, 1);
+    }
+
+    /// The slow path issued a buffer that was not a cache hit.
+    pub(super) fn count_issued(p: &mut Private) {
+        p.out += 1;
+    }
+
+    /// An own buffer came back through the slow path.
+    pub(super) fn count_returned(p: &mut Private) {
+        p.out -= 1;
+    }
+
+    /// The owner half of the refcount: the one place its three parts are
+    /// summed (`Private::out`, `cache_hits`, `fast_returns`).
+    fn owner_count(&self, p: &Private) -> usize {
+        // Relaxed: this (the owner) thread wrote these counters.
+        let hits = self.tally.cache_hits.load(Ordering::Relaxed);
+        let fast_returns = self.tally.fast_returns.load(Ordering::Relaxed);
+        (p.out as usize).wrapping_add(hits.wrapping_sub(fast_returns) as usize)
+    }
+
+    /// Merges the owner half into `remote` and marks the block retired,
+    /// freeing it if no buffer is outstanding. The owner has emptied and
+    /// unregistered it.
+    ///
+    /// # Safety
+    /// `block` is the calling thread's live, unretired block, and the caller
+    /// holds no reference into it (it may be freed here).
+    pub(super) unsafe fn merge(block: NonNull<Block>) {
+        // SAFETY: live, per the contract.
+        let b = unsafe { block.as_ref() };
+        // SAFETY: owner-only state, and the caller is the owner.
+        let p = unsafe { b.private() };
+        p.bins = Bins::new(Vec::new());
+        p.retired = true;
+        let out = b.owner_count(p);
+        // AcqRel: Release publishes this thread's last writes to the block (and
+        // the buffers it returned) to whichever thread frees it; Acquire pairs
+        // with the Release half of earlier `unref_remote` calls in case we free
+        // it here.
+        let prev = b.remote.fetch_add(out.wrapping_add(MERGED), Ordering::AcqRel);
+        if prev.wrapping_add(out).wrapping_add(MERGED) == MERGED {
+            // SAFETY: merged and nothing outstanding: no buffer or thread can
+            // reach the block. It came from `Box::leak`.
+            drop(unsafe { Box::from_raw(block.as_ptr()) });
+        }
+    }
+
+    /// Drops one reference to `block` from a thread that is not (or no
+    /// longer) its fast-path owner, freeing the block if that was the last.
+    ///
+    /// # Safety
+    /// `block` must be live and the caller must own one of its references (a
+    /// buffer it issued), which this call consumes.
+    pub(super) unsafe fn unref_remote(block: NonNull<Block>) {
+        // SAFETY: the caller owns a reference, so the block is live.
+        let b = unsafe { block.as_ref() };
+        // AcqRel, as `Arc::drop`: Release orders everything this thread did
+        // with the buffer and the block before the decrement; Acquire (needed
+        // only by the thread that frees) makes every other thread's decrement,
+        // and the owner's merge (Release in `merge`), visible before the block
+        // is freed.
+        let prev = b.remote.fetch_sub(1, Ordering::AcqRel);
+        if prev == MERGED + 1 {
+            // SAFETY: the count is merged and this was the last reference: no
+            // thread can reach the block any more. It was created by `Box::leak`.
+            drop(unsafe { Box::from_raw(block.as_ptr()) });
+        }
+    }
+}
+
+/// Byte accounting. Two single-writer gauges per block: `cached_bytes` (what
+/// sits in the bins) and `held_bytes` = bytes handed out − bytes returned +
+/// bytes cached. A cache hit moves bytes from cached to handed out, and a
+/// return into the cache moves them back, so on the hot path only
+/// `cached_bytes` changes; `held_bytes` moves only when bytes enter or leave
+/// the thread (fresh, shard, spill, free). `Stats::outstanding_bytes` is
+/// Σ held − Σ cached.
+impl Block {
+    #[inline(always)]
+    pub(super) fn cached(&self) -> usize {
+        // Relaxed: written only by this (the owner) thread.
+        self.tally.cached_bytes.load(Ordering::Relaxed) as usize
+    }
+    #[inline(always)]
+    pub(super) fn add_cached(&self, n: usize) {
+        Tally::add_owned(&self.tally.cached_bytes, n as u64);
+    }
+    #[inline(always)]
+    pub(super) fn sub_cached(&self, n: usize) {
+        Tally::sub_owned(&self.tally.cached_bytes, n as u64);
+    }
+    /// Bytes came into this thread's hands (a get not served by the cache).
+    #[inline(always)]
+    pub(super) fn held_in(&self, n: usize) {
+        Tally::bump(&self.tally.held_bytes, n as u64);
+    }
+    /// Bytes left this thread's hands (to a shard, freed, detached).
+    #[inline(always)]
+    pub(super) fn held_out(&self, n: usize) {
+        Tally::drop_by(&self.tally.held_bytes, n as u64);
+    }
+}
+
+/// What the fast paths need of a block, kept in the thread's `HOT` entry.
+pub(super) struct FastView {
+    /// The bin array (one bin per class).
+    pub(super) bins: NonNull<Bin>,
+    /// `Zeroing::OnGet`: gets go to the slow path.
+    pub(super) zero_on_get: bool,
+    /// `Zeroing::OnReturn`: returns go to the slow path.
+    pub(super) scrub: bool,
+}
+
+impl Block {
+    /// # Safety
+    /// The caller is the block's owner thread, inside a slow operation, and
+    /// the block is unretired.
+    pub(super) unsafe fn fast_view(&self) -> FastView {
+        // SAFETY: owner-only state, per the contract.
+        let p = unsafe { self.private() };
+        debug_assert!(!p.retired);
+        let zeroing = self.central.config.zeroing();
+        FastView { bins: p.bins.ptr, zero_on_get: zeroing == Zeroing::OnGet, scrub: zeroing == Zeroing::OnReturn }
+    }
+}
+
+/// The pool `block` belongs to.
+///
+/// # Safety
+/// `block` must be live for `'a` (a buffer's reference to it is held).
+pub(super) unsafe fn central_of<'a>(block: NonNull<Block>) -> &'a Arc<Central> {
+    // SAFETY: per the contract.
+    unsafe { &block.as_ref().central }
+}

@@ -1,0 +1,501 @@
+//! Every slow path of a thread's caches, run with the thread marked busy
+//! (`local::run_busy`): housekeeping (trim, tick, close), the get miss with
+//! its refill, the return of an own, a foreign or an orphan buffer, spill,
+//! lease, decay, and retirement. Everything central to the pool goes through
+//! [`Central`]'s named operations.
+
+use super::block::{Bin, Block, Private};
+use super::fast::{BlockRef, Hot, CLOCK_EVERY};
+use crate::alloc::{Mem, NOT_POOLED};
+use crate::central::{Central, Source};
+use crate::class::Fit;
+use crate::config::Zeroing;
+use crate::error::AllocError;
+use crate::stats::{Tally, Totals};
+use crate::sync::{global_epoch, thread_id, Arc, Ordering};
+use std::ptr::NonNull;
+use std::time::Instant;
+
+/// What happens to a buffer's memory when it comes back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Return {
+    /// Back to the pool (or freed if the pool will not keep it).
+    Recycle,
+    /// As `Recycle`, for a buffer nothing was written into since it was
+    /// handed out (lent to a reader that answered `Pending`): no
+    /// `Zeroing::OnReturn` scrub is needed.
+    Unwritten,
+    /// The caller keeps the memory (`into_vec`, freeze): only bookkeeping.
+    Detach,
+}
+
+// ---- housekeeping ---------------------------------------------------------
+
+/// The slow path's per-operation check: the epoch, and (for gets) the clock
+/// countdown.
+#[inline]
+pub(super) fn housekeeping(h: &Hot, blocks: &mut Vec<BlockRef>, is_get: bool) {
+    // Relaxed: see `Hot::may_run`.
+    let e = global_epoch().load(Ordering::Relaxed);
+    let cd = h.countdown.get();
+    let clock = is_get && cd == 0;
+    if e != h.seen_epoch.get() || clock {
+        housekeeping_full(h, blocks, e, clock);
+    } else if is_get {
+        h.countdown.set(cd - 1);
+    }
+}
+
+/// The full check: closed pools, trims and clock ticks, for every block of
+/// this thread. `clock` also looks at the time.
+#[cold]
+#[inline(never)]
+pub(super) fn housekeeping_full(h: &Hot, blocks: &mut Vec<BlockRef>, epoch: u64, clock: bool) {
+    h.seen_epoch.set(epoch);
+    h.countdown.set(CLOCK_EVERY);
+    let now = if clock { Some(Instant::now()) } else { None };
+    let mut i = 0;
+    let mut removed = false;
+    while i < blocks.len() {
+        // SAFETY: blocks in `blocks` are live (retirement removes them).
+        let b = unsafe { &*blocks[i].block };
+        if let Some(now) = now {
+            b.central.maybe_tick(now);
+        }
+        if b.central.is_closed() {
+            let e = blocks.swap_remove(i);
+            removed = true;
+            // SAFETY: this thread's unretired block, just removed from
+            // `blocks` (and from `HOT` below, before any fast path runs).
+            unsafe { retire(NonNull::new_unchecked(e.block)) };
+            continue;
+        }
+        catch_up(b);
+        i += 1;
+    }
+    if removed {
+        // SAFETY: `blocks` holds this thread's live, unretired blocks, and
+        // we are inside a slow operation.
+        unsafe { h.refresh(blocks) };
+    }
+}
+
+/// A trim or clock tick of `b`'s pool since this thread last looked: empty
+/// or decay. Called by the owner thread, inside a slow operation.
+fn catch_up(b: &Block) {
+    // SAFETY: owner-only state of this thread's block, inside a slow operation.
+    let p = unsafe { b.private() };
+    let t = b.central.trim_epoch();
+    if t != p.seen_trim {
+        p.seen_trim = t;
+        empty(b, p, Empty::Free);
+    }
+    let g = b.central.generation();
+    if g != p.seen_gen {
+        decay(b, p, g);
+    }
+}
+
+enum Empty {
+    /// Offer cached buffers to the shards (thread exit).
+    ToShards,
+    /// Free them (trim, pool closed).
+    Free,
+}
+
+/// Empties a block's cache and gives back its lease.
+fn empty(b: &Block, p: &mut Private, how: Empty) {
+    let central = &b.central;
+    let how = if central.is_closed() { Empty::Free } else { how };
+    for (c, bin) in p.bins.as_mut().iter_mut().enumerate() {
+        for mem in bin.stack.drain(..) {
+            b.sub_cached(mem.cap);
+            b.held_out(mem.cap);
+            p.lease -= mem.cap;
+            match how {
+                // The lease covers it: the reservation passes to the shard.
+                Empty::ToShards => central.offer(c, mem, true),
+                Empty::Free => central.evict(mem),
+            }
+        }
+        // The stack keeps its capacity (at most `tls_cache_size` entries), so
+        // a later fast-path push never allocates.
+        bin.depth = bin.depth.min(2);
+    }
+    central.release_budget(p.lease);
+    p.lease = 0;
+}
+
+/// The idle clock ticked: release bins unused for a whole generation, and let
+/// depths shrink where nothing missed.
+fn decay(b: &Block, p: &mut Private, gen: u64) {
+    let central = &b.central;
+    let min_depth = central.config.tls_cache_size().min(2);
+    for bin in p.bins.as_mut().iter_mut() {
+        if bin.last_gen + 1 < gen {
+            for mem in bin.stack.drain(..) {
+                b.sub_cached(mem.cap);
+                b.held_out(mem.cap);
+                p.lease -= mem.cap;
+                central.evict(mem);
+            }
+        }
+        if !bin.missed && bin.depth > min_depth {
+            bin.depth -= 1;
+        }
+        bin.missed = false;
+    }
+    // Give back lease that no cached buffer uses.
+    central.release_budget(p.lease - b.cached());
+    p.lease = b.cached();
+    p.seen_gen = gen;
+}
+
+/// Retires this thread's block: empty, unregister, merge the count.
+///
+/// # Safety
+/// `block` must be the calling thread's live, unretired block, already removed
+/// from its `blocks`, and the thread must be inside a slow operation (or
+/// exiting).
+pub(super) unsafe fn retire(block: NonNull<Block>) {
+    // SAFETY: live, per the contract.
+    let b = unsafe { block.as_ref() };
+    // SAFETY: owner-only state, and the caller is the owner.
+    let p = unsafe { b.private() };
+    empty(b, p, Empty::ToShards);
+    b.central.registry().unregister(&b.tally);
+    // SAFETY: forwarded contract; no reference into the block outlives this.
+    unsafe { Block::merge(block) };
+}
+
+// ---- this thread's blocks -------------------------------------------------
+
+/// This thread's block for `central`, created on first use.
+pub(super) fn block_for(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> NonNull<Block> {
+    let key = Arc::as_ptr(central);
+    for e in blocks.iter() {
+        if e.central == key {
+            // SAFETY: `blocks` holds non-null leaked blocks.
+            return unsafe { NonNull::new_unchecked(e.block) };
+        }
+    }
+    new_block(h, blocks, central)
+}
+
+#[cold]
+#[inline(never)]
+fn new_block(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> NonNull<Block> {
+    let block = Block::create(central, thread_id());
+    // SAFETY: the block unregisters its tally in `retire`, before it can be
+    // freed (a block is freed only after its merge, which follows).
+    unsafe { central.registry().register(&block.as_ref().tally) };
+    blocks.push(BlockRef { central: Arc::as_ptr(central), block: block.as_ptr() });
+    // SAFETY: `blocks` holds this thread's live, unretired blocks, inside a
+    // slow operation.
+    unsafe { h.refresh(blocks) };
+    if central.is_closed() {
+        // Make the next operation retire it.
+        h.seen_epoch.set(0);
+    }
+    block
+}
+
+// ---- gets -----------------------------------------------------------------
+
+/// A get the fast path did not serve, on this thread's block for `central`:
+/// its bin, else the shards (with a refill from the home shard), else fresh.
+/// Also says whether the memory is recycled (not freshly zeroed).
+pub(super) fn acquire(
+    h: &Hot,
+    blocks: &mut Vec<BlockRef>,
+    central: &Arc<Central>,
+    len: usize,
+) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
+    housekeeping(h, blocks, true);
+    let block = block_for(h, blocks, central);
+    // SAFETY: this thread's live block, found or created just now.
+    let b = unsafe { block.as_ref() };
+    // SAFETY: owner-only state, inside a slow operation.
+    let p = unsafe { b.private() };
+    let fit = central.classes.fit(len);
+    if let Fit::Class(c) = fit {
+        let bin = &mut p.bins.as_mut()[c];
+        if let Some(mem) = bin.stack.pop() {
+            b.sub_cached(mem.cap);
+            b.count_hit();
+            return Ok((mem, block, true));
+        }
+        bin.missed = true;
+    }
+    let (mem, recycled) = miss(b, p, fit)?;
+    Ok((mem, block, recycled))
+}
+
+#[cold]
+#[inline(never)]
+fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError> {
+    let central = &b.central;
+    let (mem, source) = central.obtain(fit)?;
+    Tally::bump(source.counter(&b.tally), 1);
+    if let Source::Shard(home) = source {
+        // The buffer's reservation passes from the shard to this cache's
+        // lease, so its return needs no new one: a burst's round trip
+        // through the shards costs no budget atomics. The lease stays within
+        // `tls_cache_bytes`, what a full cache may hold anyway (and the idle
+        // clock gives back what no cached buffer uses); past that, the
+        // reservation goes back.
+        if mem.cap <= central.config.tls_cache_bytes().saturating_sub(p.lease) {
+            p.lease += mem.cap;
+        } else {
+            central.release_budget(mem.cap);
+        }
+        if let (Some(shard), Fit::Class(c)) = (home, fit) {
+            refill(b, p, c, shard);
+        }
+    }
+    Block::count_issued(p);
+    b.held_in(mem.cap);
+    Ok((mem, matches!(source, Source::Shard(_))))
+}
+
+/// After a miss served by the home shard: moves up to half the bin's depth
+/// more buffers of the class from that shard into the bin, so the next gets
+/// are fast-path hits (the mirror of a spill, which moves the older half the
+/// other way). Their reservations move from the shard into the lease, within
+/// `tls_cache_bytes`.
+fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
+    let central = &b.central;
+    let max_bytes = central.config.tls_cache_bytes();
+    let bin: &mut Bin = &mut p.bins.as_mut()[c];
+    // A bin not yet used has no stack (depth 0): nothing to fill.
+    let room = bin.depth.saturating_sub(bin.stack.len());
+    let n = (bin.depth / 2).min(room);
+    if n == 0 {
+        return;
+    }
+    bin.last_gen = p.seen_gen;
+    for _ in 0..n {
+        let Some(mem) = central.pop_from(shard, c) else { break };
+        if mem.cap > max_bytes.saturating_sub(p.lease) {
+            central.unpop(shard, c, mem);
+            break;
+        }
+        // The buffer's reservation moves with it, from the shard's share of
+        // the budget into the lease.
+        p.lease += mem.cap;
+        b.held_in(mem.cap);
+        b.add_cached(mem.cap);
+        debug_assert!(bin.stack.len() < bin.stack.capacity());
+        bin.stack.push(mem);
+    }
+}
+
+/// A get on a thread with no usable cache (inside a TLS destructor, or
+/// re-entered): served from the shards or fresh, issued by an orphan block
+/// that the buffer's drop frees.
+#[cold]
+#[inline(never)]
+pub(super) fn acquire_orphan(central: &Arc<Central>, len: usize) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
+    let (mem, source) = central.obtain(central.classes.fit(len))?;
+    let recycled = matches!(source, Source::Shard(_));
+    if recycled {
+        // No lease to keep the reservation in.
+        central.release_budget(mem.cap);
+    }
+    central.count_in(|t| source.counter(t), 1);
+    central.count_in(|t| &t.held_bytes, mem.cap as u64);
+    Ok((mem, Block::create_orphan(central), recycled))
+}
+
+// ---- returns --------------------------------------------------------------
+
+/// A buffer issued by `issuer` comes back through the slow path: to its own
+/// block if that is this thread's and unretired, else into this thread's
+/// block for the same pool, whose issuer is then told with one atomic
+/// decrement.
+///
+/// # Safety
+/// `issuer` issued the buffer owning this memory, and the buffer's reference
+/// to it is consumed. With `Return::Detach` the caller keeps the memory,
+/// which must already be unpinned.
+pub(super) unsafe fn release(
+    h: &Hot,
+    blocks: &mut Vec<BlockRef>,
+    issuer: NonNull<Block>,
+    ptr: NonNull<u8>,
+    cap: usize,
+    tag: u64,
+    how: Return,
+) {
+    housekeeping(h, blocks, false);
+    // SAFETY: the buffer's reference keeps `issuer` live.
+    let b = unsafe { issuer.as_ref() };
+    // `thread_id()` is never 0, so an orphan block (owner 0) never matches.
+    if b.owner == thread_id() {
+        // SAFETY: this thread owns `issuer`, inside a slow operation.
+        let p = unsafe { b.private() };
+        if !p.retired {
+            Block::count_returned(p);
+            accept(b, p, ptr, cap, tag, how);
+            return;
+        }
+    }
+    // Foreign (or retired) issuer: take the buffer into this thread's own
+    // block, then drop the reference to the issuer.
+    let central = &b.central;
+    if central.is_closed() {
+        central.count(&Totals { returns: 1, held_bytes: (cap as u64).wrapping_neg(), ..Default::default() });
+        if how != Return::Detach {
+            central.free(Mem { ptr, cap, tag });
+        }
+    } else {
+        let mine = block_for(h, blocks, central);
+        // SAFETY: this thread's live block (just found or created).
+        let m = unsafe { mine.as_ref() };
+        // SAFETY: owner-only state of our own block, inside a slow operation.
+        let p = unsafe { m.private() };
+        accept(m, p, ptr, cap, tag, how);
+    }
+    // SAFETY: consumes the buffer's reference; `b` and `central` are not
+    // used after this.
+    unsafe { Block::unref_remote(issuer) };
+}
+
+/// A return that cannot use this thread's cache (TLS gone or re-entered).
+///
+/// # Safety
+/// As [`release`].
+#[cold]
+#[inline(never)]
+pub(super) unsafe fn release_orphan(issuer: NonNull<Block>, mem: Mem, how: Return) {
+    // SAFETY: the buffer's reference keeps `issuer` live.
+    let central = unsafe { &issuer.as_ref().central };
+    central.count(&Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() });
+    if how != Return::Detach {
+        match mem.class() {
+            NOT_POOLED => central.free(mem),
+            c => {
+                scrub(central, &mem, how);
+                central.offer(c as usize, mem, false);
+            }
+        }
+    }
+    // A foreign-style decrement is valid for any block, merged or not.
+    // SAFETY: consumes the buffer's reference; `central` is not used after this.
+    unsafe { Block::unref_remote(issuer) };
+}
+
+/// `Zeroing::OnReturn`: scrubs a recycled buffer's whole capacity before it
+/// re-enters the pool.
+fn scrub(central: &Central, mem: &Mem, how: Return) {
+    if how == Return::Recycle && central.config.zeroing() == Zeroing::OnReturn {
+        // SAFETY: the caller owns all `cap` bytes of `mem`.
+        unsafe { mem.ptr.as_ptr().write_bytes(0, mem.cap) };
+    }
+}
+
+/// Takes a returned buffer into this thread's block `b`: its bin, the
+/// shards, or free. The slow path's counterpart of `fast::give_back`.
+fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+    // `Mem` is rebuilt from its words wherever it is handed on, never kept as
+    // one value whose address escapes to the slow paths: the push then stores
+    // registers instead of copying a stack slot.
+    let central = &b.central;
+    Tally::bump(&b.tally.returns, 1);
+    if how == Return::Detach {
+        b.held_out(cap);
+        return;
+    }
+    let class = Mem { ptr, cap, tag }.class();
+    if class == NOT_POOLED {
+        b.held_out(cap);
+        free_cold(central, ptr, cap, tag);
+        return;
+    }
+    let c = class as usize;
+    debug_assert_eq!(central.classes.class_of_capacity(cap), Some(c));
+    scrub(central, &Mem { ptr, cap, tag }, how);
+    debug_assert!(c < p.bins.len());
+    let bin = &mut p.bins.as_mut()[c];
+    if bin.stack.len() < bin.depth && b.cached() + cap <= p.lease {
+        // A bin counts as used when something is returned to it: a bin
+        // that is only ever popped empties itself anyway.
+        bin.last_gen = p.seen_gen;
+        b.add_cached(cap);
+        bin.stack.push(Mem { ptr, cap, tag });
+        return;
+    }
+    accept_slow(b, p, c, ptr, cap, tag);
+}
+
+/// `central.free`, out of line (see `accept`).
+#[cold]
+#[inline(never)]
+fn free_cold(central: &Central, ptr: NonNull<u8>, cap: usize, tag: u64) {
+    central.free(Mem { ptr, cap, tag });
+}
+
+/// A return that does not fit its bin as it is: the bin deepens or spills,
+/// the lease grows, or the buffer goes to the shards.
+#[cold]
+#[inline(never)]
+fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usize, tag: u64) {
+    let mem = Mem { ptr, cap, tag };
+    let central = &b.central;
+    let max_bytes = central.config.tls_cache_bytes();
+    if mem.cap > max_bytes {
+        // Too big for any thread cache: straight to the shards.
+        b.held_out(mem.cap);
+        return central.offer(c, mem, false);
+    }
+    let max_depth = central.config.tls_cache_size();
+    let bin = &mut p.bins.as_mut()[c];
+    if bin.stack.capacity() == 0 {
+        bin.stack.reserve_exact(max_depth);
+        bin.depth = bin.depth.max(max_depth.min(2));
+    }
+    if bin.stack.len() >= bin.depth {
+        if bin.missed && bin.depth < max_depth {
+            // Gets found this bin empty and returns find it full: deepen.
+            bin.depth += 1;
+            bin.missed = false;
+        }
+        if bin.stack.len() >= bin.depth {
+            // Spill the older half to the shards; the lease moves with them.
+            let n = (bin.stack.len() / 2).max(1);
+            let lease = &mut p.lease;
+            let spilled = bin.stack.drain(..n).inspect(|old| {
+                b.sub_cached(old.cap);
+                b.held_out(old.cap);
+                *lease -= old.cap;
+            });
+            central.spill(c, spilled);
+        }
+    }
+    if b.cached() + mem.cap > p.lease {
+        let need = b.cached() + mem.cap - p.lease;
+        let room = max_bytes.saturating_sub(p.lease);
+        // Lease a little ahead (up to one more buffer) so steady state needs no
+        // further reservations.
+        let ask = need.saturating_add(mem.cap).min(room);
+        let granted = if need > room { 0 } else { central.lease(need, ask, c) };
+        if granted == 0 {
+            // No room in this cache or in the budget: try the shards (which
+            // apply the eviction policy), else free.
+            b.held_out(mem.cap);
+            return central.offer(c, mem, false);
+        }
+        p.lease += granted;
+    }
+    let bin = &mut p.bins.as_mut()[c];
+    bin.last_gen = p.seen_gen;
+    b.add_cached(mem.cap);
+    bin.stack.push(mem);
+}
+
+/// Counts a right-sizing copy (async layer) on this thread's block.
+pub(super) fn count_right_sized(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) {
+    let block = block_for(h, blocks, central);
+    // SAFETY: this thread's live block.
+    Tally::bump(unsafe { &block.as_ref().tally.right_sized }, 1);
+}
