@@ -161,7 +161,7 @@ impl<T> OwnerCell<T> {
 
     /// # Safety
     /// The caller has exclusive access to the contents for the life of the
-    /// returned reference (it is the owner thread, inside its cache operation,
+    /// returned reference (it is the owner thread, inside a slow operation,
     /// or the last holder of the block).
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]
