@@ -28,7 +28,7 @@ pub enum EvictionPolicy {
     /// A second-chance bit per size class, set when the class is used and cleared
     /// at every tick of the idle clock. When the byte cap is reached, idle
     /// buffers of classes whose bit is clear (unused since the last sweep) are
-    /// evicted to make room; classes in use are never flushed by a burst of
+    /// evicted to make room; classes in use are never emptied by a burst of
     /// another size.
     Clock,
 }

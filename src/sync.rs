@@ -99,6 +99,7 @@ pub(crate) fn global_epoch() -> &'static AtomicU64 {
 /// `sched_getcpu` is a vDSO/rseq read on Linux (~3 ns); elsewhere the
 /// thread's id stands in. Under loom, 0 for every thread: a model's
 /// schedule must not depend on ids that differ between its runs.
+#[inline]
 pub(crate) fn current_cpu() -> usize {
     #[cfg(loom)]
     return 0;
@@ -117,6 +118,7 @@ pub(crate) fn current_cpu() -> usize {
 /// A number unique to the calling thread: never 0, never reused while the
 /// process lives (0 only once the thread's locals are gone). A thread cache
 /// block records its owner's id; an orphan block's owner is 0.
+#[inline]
 pub(crate) fn thread_id() -> u64 {
     use std::cell::Cell;
     // Not a modelled atomic under loom: only uniqueness matters.
@@ -159,7 +161,7 @@ impl<T> OwnerCell<T> {
 
     /// # Safety
     /// The caller has exclusive access to the contents for the life of the
-    /// returned reference (it is the owner thread, inside its cache operation,
+    /// returned reference (it is the owner thread, inside a slow operation,
     /// or the last holder of the block).
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]

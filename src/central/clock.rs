@@ -40,12 +40,14 @@ impl IdleClock {
         }
     }
 
+    #[inline]
     pub(super) fn generation(&self) -> u64 {
         // Acquire: pairs with the Release increment in `advance`.
         self.generation.load(Ordering::Acquire)
     }
 
     /// Class `class` moved buffers between a thread and the shards.
+    #[inline]
     pub(super) fn mark_used(&self, class: usize) {
         // Relaxed load-then-store (no RMW) on these read-mostly flags: they are
         // heuristics for eviction and decay; a lost or late mark only changes

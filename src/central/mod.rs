@@ -82,22 +82,26 @@ impl Central {
         }
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         // Acquire: pairs with the SeqCst store in `close`, so a thread that sees
         // the pool closed also sees the shards drained before it looks.
         self.closed.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn trim_epoch(&self) -> u64 {
         // Acquire: pairs with the Release increment in `trim`.
         self.trim_epoch.load(Ordering::Acquire)
     }
 
     /// The idle clock's generation (see `clock.rs`).
+    #[inline]
     pub(crate) fn generation(&self) -> u64 {
         self.clock.generation()
     }
 
+    #[inline]
     pub(crate) fn alignment(&self) -> usize {
         self.align
     }
@@ -124,6 +128,7 @@ impl Central {
     }
 
     /// Frees memory of this pool.
+    #[inline]
     pub(crate) fn free(&self, mem: Mem) {
         if mem.pinned() {
             // Relaxed: statistics.
@@ -164,6 +169,7 @@ impl Central {
     /// shards (home shard first, then the others), else fresh. The
     /// caller keeps a shard buffer's budget reservation (in a lease) or
     /// gives it back with [`release_budget`](Self::release_budget).
+    #[inline]
     pub(crate) fn obtain(&self, fit: Fit) -> Result<(Mem, Source), AllocError> {
         match fit {
             Fit::Class(c) => {
@@ -182,12 +188,14 @@ impl Central {
 
     /// One more buffer of `class` from shard `shard`, for a thread cache
     /// refilling after a miss there; its reservation passes to the caller.
+    #[inline]
     pub(crate) fn pop_from(&self, shard: usize, class: usize) -> Option<Mem> {
         self.shards.pop(shard, class)
     }
 
     /// Puts back a buffer [`pop_from`](Self::pop_from) gave and the caller
     /// had no room for, with its reservation; freed if the shard is full.
+    #[inline]
     pub(crate) fn unpop(&self, shard: usize, class: usize, mem: Mem) {
         self.shards.push_all(shard, class, [mem], |mem| {
             self.budget.release(mem.cap);
@@ -200,6 +208,7 @@ impl Central {
     /// Offers a returned buffer of `class` to the home shard. `reserved` says
     /// whether the caller hands over budget for it. If the pool is closed or
     /// full, the budget is given back and the buffer freed as a discard.
+    #[inline]
     pub(crate) fn offer(&self, class: usize, mem: Mem, reserved: bool) {
         let cap = mem.cap;
         if self.is_closed() {
@@ -220,6 +229,7 @@ impl Central {
     /// one go: one CPU lookup, one byte-count update and one close check for
     /// the batch. Their budget comes with them (the cache's lease moves with
     /// them); what the shard cannot take is freed as a discard.
+    #[inline]
     pub(crate) fn spill(&self, class: usize, mems: impl Iterator<Item = Mem>) {
         if self.is_closed() {
             for mem in mems {
@@ -234,6 +244,7 @@ impl Central {
 
     /// Pushes reserved buffers into the home shard; a full queue frees them
     /// as discards.
+    #[inline]
     fn push_home(&self, class: usize, mems: impl IntoIterator<Item = Mem>) {
         self.shards.push_all(self.shards.home(), class, mems, |mem| {
             self.budget.release(mem.cap);
@@ -253,6 +264,7 @@ impl Central {
     /// more bytes and would like `ask >= need`: `ask` if the budget has it,
     /// else `need` (evicting idle buffers under `Clock` if that makes room),
     /// else nothing. Returns the bytes granted.
+    #[inline]
     pub(crate) fn lease(&self, need: usize, ask: usize, class: usize) -> usize {
         if self.budget.reserve(ask) {
             ask
@@ -264,6 +276,7 @@ impl Central {
     }
 
     /// Gives back `n` bytes of a thread cache's lease.
+    #[inline]
     pub(crate) fn release_budget(&self, n: usize) {
         self.budget.release(n);
     }

@@ -32,6 +32,7 @@ impl Shard {
     }
 
     /// Pushes `mem`; gives it back if the class queue is full.
+    #[inline]
     fn push(&self, class: usize, mem: Mem) -> Result<(), Mem> {
         debug_assert!(class < self.classes.len());
         self.classes[class].get_or_init(|| BoundedQueue::new(self.per_class)).push(mem)
@@ -58,11 +59,13 @@ impl Shards {
     }
 
     /// The calling thread's home shard: the one of the CPU it runs on.
+    #[inline]
     pub(super) fn home(&self) -> usize {
         current_cpu() & self.mask
     }
 
     /// Pops a buffer of `class` from shard `shard`.
+    #[inline]
     pub(super) fn pop(&self, shard: usize, class: usize) -> Option<Mem> {
         let mem = self.shards[shard].pop(class)?;
         // Relaxed: a statistic. Before the caller counts the buffer elsewhere,
@@ -75,6 +78,7 @@ impl Shards {
     /// Pops a buffer of `class` from the home shard, else from the others in
     /// turn. Also says which shard it came from when that was the home shard
     /// (`None` when it was stolen).
+    #[inline]
     pub(super) fn pop_near(&self, class: usize) -> Option<(Mem, Option<usize>)> {
         let home = self.home();
         (0..self.shards.len()).find_map(|i| {
@@ -85,6 +89,7 @@ impl Shards {
 
     /// Pushes `mems` of `class` into shard `shard`, counting their bytes once
     /// for the batch; gives each one that does not fit to `reject`.
+    #[inline]
     pub(super) fn push_all(
         &self,
         shard: usize,
@@ -147,6 +152,7 @@ impl Budget {
     }
 
     /// Reserves `n` bytes if that keeps the total within the cap.
+    #[inline]
     pub(super) fn reserve(&self, n: usize) -> bool {
         // Relaxed: the budget is a counter, not a publication. No memory is read
         // or written on the strength of its value; the buffers themselves travel
@@ -157,6 +163,7 @@ impl Budget {
     }
 
     /// Gives back `n` reserved bytes.
+    #[inline]
     pub(super) fn release(&self, n: usize) {
         if n > 0 {
             // Relaxed: see `reserve`.

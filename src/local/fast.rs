@@ -4,11 +4,12 @@
 //! an atomic read-modify-write; anything else returns `None` / `false` for
 //! the slow path (`slow.rs`).
 //!
-//! They read `Hot`, the thread's `const`-initialised thread-local without
-//! `Drop` (declared in `local/mod.rs`, which hands a reference in): a state
-//! byte, the last epoch seen, the clock countdown, and for each of the first
-//! [`FAST_POOLS`] pools an entry with everything on the way to a bin, one
-//! thread-local load away rather than behind the block.
+//! They read [`Hot`], defined here: the value of the `const`-initialised
+//! thread-local `HOT` without `Drop`, which `local/mod.rs` declares and hands
+//! in by reference. It holds a state byte, the last epoch seen, the clock
+//! countdown, and for each of the first [`FAST_POOLS`] pools an entry with
+//! everything on the way to a bin, one thread-local load away rather than
+//! behind the block.
 //!
 //! Two details are there for measured reasons (`perf annotate` on the
 //! `hot_path` bench, `benches/pool.rs`): the pop reads each word of a stored

@@ -129,7 +129,7 @@ pub(crate) fn take(central: &Arc<Central>, len: usize) -> Option<(Mem, NonNull<B
 /// A get through the slow path (which first looks in the cache too): the
 /// memory, initialised, zeroed over `len` if `zero` or the pool zeroes on
 /// get, and the block that issued it, which counted a reference for it.
-#[inline(never)]
+#[inline]
 pub(crate) fn acquire(central: &Arc<Central>, len: usize, zero: bool) -> Result<(Mem, NonNull<Block>), AllocError> {
     let (mem, issuer, recycled) = match run_busy(|h, blocks| slow::acquire(h, blocks, central, len)) {
         Some(r) => r?,

@@ -171,6 +171,7 @@ pub(super) unsafe fn retire(block: NonNull<Block>) {
 // ---- this thread's blocks -------------------------------------------------
 
 /// This thread's block for `central`, created on first use.
+#[inline]
 pub(super) fn block_for(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> NonNull<Block> {
     let key = Arc::as_ptr(central);
     for e in blocks.iter() {
@@ -205,6 +206,7 @@ fn new_block(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> Non
 /// A get the fast path did not serve, on this thread's block for `central`:
 /// its bin, else the shards (with a refill from the home shard), else fresh.
 /// Also says whether the memory is recycled (not freshly zeroed).
+#[inline]
 pub(super) fn acquire(
     h: &Hot,
     blocks: &mut Vec<BlockRef>,
@@ -318,6 +320,7 @@ pub(super) fn acquire_orphan(central: &Arc<Central>, len: usize) -> Result<(Mem,
 /// `issuer` issued the buffer owning this memory, and the buffer's reference
 /// to it is consumed. With `Return::Detach` the caller keeps the memory,
 /// which must already be unpinned.
+#[inline]
 pub(super) unsafe fn release(
     h: &Hot,
     blocks: &mut Vec<BlockRef>,
