@@ -1,0 +1,18 @@
+//! When does a pool pay, with snmalloc as the global allocator: the pool against
+//! `Vec::with_capacity` and `vec![0; n]`, 4 KiB to 256 MiB, four shapes.
+//!
+//! ```text
+//! cargo bench -p bench --bench pays_snmalloc            # the whole table (about a minute)
+//! PAYS_SIZES=4,64 PAYS_SHAPES=cross-thread cargo bench -p bench --bench pays_snmalloc
+//! ```
+//!
+//! See `pays/body.rs` for the shapes and the environment variables.
+
+#[global_allocator]
+static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
+#[path = "pays/body.rs"]
+mod body;
+
+fn main() {
+    body::run("snmalloc");
+}
