@@ -144,7 +144,8 @@ async fn serve(args: Args) -> std::io::Result<()> {
     };
     tokio::pin!(stop);
     let mut connections = 0u64;
-    // Connections whose handler has not returned yet.
+    // Connections whose handler has not returned yet. Relaxed: a gauge for
+    // the progress line, which orders nothing else.
     let open = Arc::new(AtomicU64::new(0));
     let mut progress =
         tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));

@@ -120,7 +120,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
-    // Requests answered so far, added once per pipelined batch.
+    // Requests answered so far, added once per pipelined batch. Relaxed: a
+    // count for the progress line, which orders nothing else.
     let done = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..args.conns)
         .map(|i| {

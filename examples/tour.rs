@@ -27,7 +27,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Counts live heap bytes and allocation calls, so the tour can *measure*
-/// what each approach costs.
+/// what each approach costs. The counters are Relaxed: each is a sum read
+/// between steps on the thread that waits for them, and orders no other
+/// memory; the server's counters below are the same kind.
 struct Counting;
 
 static HEAP: AtomicUsize = AtomicUsize::new(0);

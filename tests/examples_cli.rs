@@ -8,8 +8,8 @@
 //! instead, which this cannot run).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::SystemTime;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Every example's name: each `examples/*.rs` file and each `examples/*/main.rs`.
 fn example_names() -> Vec<String> {
@@ -64,7 +64,25 @@ fn run(name: &str, args: &[&str]) -> Output {
         bin.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| panic!("{} is not built: {hint}", bin.display()));
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     assert!(built >= sources_of(&examples, name), "{} is older than its sources: {hint}", bin.display());
-    Command::new(&bin).args(args).output().unwrap_or_else(|e| panic!("running {}: {e}", bin.display()))
+    let mut child = Command::new(&bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    // An example that ignores `--help` would run its whole job (a server
+    // for a minute); stop it instead of waiting. The pipes hold far more
+    // than a usage text, so the child never blocks writing to them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("waiting for the example").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the killed example's output");
+            panic!("`{name} {}` still ran after 20 s:\n{}{}", args.join(" "), text(&out.stdout), text(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("the example's output")
 }
 
 fn text(bytes: &[u8]) -> String {
