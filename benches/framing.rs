@@ -5,14 +5,18 @@
 //!
 //! ```text
 //! cargo bench --bench framing -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench framing -- copy_below   # only the copy_below study
 //! ```
+//!
+//! Before the criterion groups it prints the `copy_below` study behind
+//! `DEFAULT_COPY_BELOW` (see [`copy_below_study`]).
 //!
 //! Every contender reads 16 KiB at a time and touches each line (its length
 //! and first byte), then drops it. `LinesCodec` also checks UTF-8 and yields
 //! a `String`; that is part of what it costs its users.
 
 use bufpool::BufferPool;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
 use std::hint::black_box;
 use std::io::BufRead;
@@ -157,5 +161,148 @@ fn bench_frames(c: &mut Criterion) {
     g.finish();
 }
 
+/// A reader that hands out one line per read, as a request/response client
+/// does (a packet per request).
+struct LinePerRead<'a> {
+    rest: &'a [u8],
+}
+
+impl futures::io::AsyncRead for LinePerRead<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let end = self.rest.iter().position(|&b| b == b'\n').map_or(self.rest.len(), |i| i + 1);
+        let n = end.min(buf.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+/// Heap bytes in use (glibc `mallinfo2`: main arena plus mmapped chunks).
+fn heap_in_use() -> usize {
+    // SAFETY: `mallinfo2` only reads allocator statistics; it has no
+    // preconditions.
+    let m = unsafe { libc::mallinfo2() };
+    m.uordblks + m.hblkhd
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The measurement behind `DEFAULT_COPY_BELOW`, per threshold:
+/// * the README's store: 10,000 `SET key value` lines with 32-byte values,
+///   one line per read, each line kept in a `HashMap` (`store.insert(key,
+///   line)`); retained memory
+///   (heap plus pooled buffers kept alive, after the reader is gone) and the
+///   time to read and store them all;
+/// * streaming lines that are dropped at once (where slicing is free), short
+///   and long: the time a copy adds when nothing is kept.
+fn copy_below_study() {
+    use std::collections::HashMap;
+    const KEYS: usize = 10_000;
+    const THRESHOLDS: [usize; 6] = [0, 64, 128, 256, 1024, 4096];
+    let input: Vec<u8> = (0..KEYS).flat_map(|i| format!("SET key{i:05} {:032}\n", i * 7919).into_bytes()).collect();
+    let data = input.len() - KEYS; // the lines without their `\n`
+    println!("copy_below: store of {KEYS} `SET key value` lines with 32-byte values, one line per read, kept whole ({data} bytes of lines)");
+    // The map alone (keys and values borrowed from the input, no allocation
+    // per entry): what every row pays whatever the framing does.
+    let map_only = median(
+        (0..5)
+            .map(|_| {
+                let before = heap_in_use();
+                let mut store: HashMap<u32, bytes::Bytes> = HashMap::with_capacity(KEYS);
+                let stat: &'static [u8] = Box::leak(input.clone().into_boxed_slice());
+                for (i, line) in stat.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                    store.insert(i as u32, bytes::Bytes::from_static(line));
+                }
+                let after = heap_in_use().saturating_sub(before + stat.len());
+                black_box(&store);
+                after as f64
+            })
+            .collect(),
+    );
+    println!("  the HashMap alone: {:.1} KiB (subtracted below)", map_only / 1024.0);
+    println!("  {:>10} {:>14} {:>10} {:>14} {:>12}", "copy_below", "lines keep", "x data", "pooled bufs", "time");
+    for t in THRESHOLDS {
+        let (mut times, mut retained, mut bufs) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..9 {
+            let pool = BufferPool::builder().read_size(READ_SIZE).max_pooled_bytes(1 << 30).build().expect("valid");
+            let before = heap_in_use();
+            let start = std::time::Instant::now();
+            let store = futures::executor::block_on(async {
+                let mut lines = pool.lines(LinePerRead { rest: &input }).copy_below(t);
+                let mut store: HashMap<u32, bytes::Bytes> = HashMap::with_capacity(KEYS);
+                let mut i = 0;
+                while let Some(line) = lines.next_line().await.expect("in-memory input") {
+                    // The README's `store.insert(key, line)`.
+                    store.insert(i, line);
+                    i += 1;
+                }
+                store
+            });
+            times.push(start.elapsed().as_secs_f64());
+            let stats = pool.stats();
+            // Pooled buffers kept alive by slices are heap too (the pool
+            // allocates through the global allocator); count them once.
+            retained.push(heap_in_use().saturating_sub(before) as f64 - map_only);
+            bufs = stats.outstanding_buffers;
+            assert_eq!(store.len(), KEYS);
+            black_box(&store);
+            drop(store);
+        }
+        let r = median(retained);
+        println!(
+            "  {t:>10} {:>11.1} KiB {:>9.1}x {bufs:>14} {:>9.2} ms",
+            r / 1024.0,
+            r / data as f64,
+            median(times) * 1e3
+        );
+    }
+    let pool = BufferPool::builder().read_size(READ_SIZE).build().expect("valid");
+    for (name, min, max) in [("short 10-80 B", 10, 80), ("long 200-2000 B", 200, 2000)] {
+        let input = line_input(min, max);
+        let run = |t: usize| {
+            futures::executor::block_on(async {
+                let mut lines = pool.lines(&input[..]).max_len(usize::MAX).copy_below(t);
+                let mut sum = 0;
+                while let Some(line) = lines.next_line().await.expect("in-memory input") {
+                    sum += line.len() + line.first().copied().unwrap_or(0) as usize;
+                }
+                sum
+            })
+        };
+        // Interleaved rounds, so a noisy neighbour hits every threshold alike.
+        let mut times = vec![Vec::new(); THRESHOLDS.len()];
+        for round in 0..11 {
+            for k in 0..THRESHOLDS.len() {
+                let i = (round + k) % THRESHOLDS.len();
+                let start = std::time::Instant::now();
+                black_box(run(THRESHOLDS[i]));
+                times[i].push(start.elapsed().as_secs_f64());
+            }
+        }
+        let base = median(times[0].clone());
+        print!("copy_below: streaming {name} ({} MiB), median of 11 interleaved rounds:", input.len() >> 20);
+        for (i, t) in THRESHOLDS.iter().enumerate() {
+            let m = median(times[i].clone());
+            print!("  {t}: {:.2} ms ({:.2}x)", m * 1e3, m / base);
+        }
+        println!();
+    }
+}
+
 criterion_group!(benches, bench_lines, bench_frames);
-criterion_main!(benches);
+
+fn main() {
+    copy_below_study();
+    if std::env::args().any(|a| a == "copy_below") {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

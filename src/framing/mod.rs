@@ -37,6 +37,12 @@
 //!
 //! Only a line longer than a read, which must grow in place, is copied more
 //! than once (amortised by doubling, and bounded by `max_len`).
+//!
+//! A slice keeps its whole buffer alive, so a line or frame shorter than
+//! [`copy_below`](LineReader::copy_below) (default [`DEFAULT_COPY_BELOW`],
+//! 256 bytes) is copied into its own small allocation instead: storing
+//! 10,000 short lines that each came in their own read then keeps 1.5× their
+//! bytes, not 10,000 read buffers (366×; `docs/benchmarks.md`).
 
 pub mod family;
 mod format;
@@ -50,3 +56,9 @@ pub use family::Tokio;
 pub use family::{Family, Futures};
 pub use frames::{FrameReader, DEFAULT_MAX_FRAME_LEN};
 pub use lines::{LineReader, DEFAULT_MAX_LINE_LEN};
+
+/// Default [`LineReader::copy_below`] and [`FrameReader::copy_below`]: a
+/// line or frame shorter than this is copied out rather than pinning the
+/// pooled buffer it was read into. Chosen by measurement
+/// (`docs/benchmarks.md`, "copy_below").
+pub const DEFAULT_COPY_BELOW: usize = 256;
