@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Before the criterion groups it prints the `copy_below` study behind
-//! `DEFAULT_COPY_BELOW` (see [`copy_below_study`]).
+//! `DEFAULT_COPY_BELOW` (see [`copy_below_study`]) and `pool.framed_read`
+//! against `FramedRead` (`-- framed_read` stops after those).
 //!
 //! Every contender reads 16 KiB at a time and touches each line (its length
 //! and first byte), then drops it. `LinesCodec` also checks UTF-8 and yields
@@ -296,11 +297,99 @@ fn copy_below_study() {
     }
 }
 
+/// `pool.framed_read(reader, codec)` against `FramedRead::new(reader,
+/// codec)`: the same decoders over the same 4 MiB, interleaved rounds, so
+/// the figure is what reading into pooled buffers and copying into the
+/// decoder's `BytesMut` costs against reading into it directly.
+fn framed_read_vs_tokio() {
+    let pool = BufferPool::builder().read_size(READ_SIZE).build().expect("valid");
+    let lines = line_input(10, 80);
+    let frames = frame_input(10, 200);
+    let ours_lines = || {
+        futures::executor::block_on(async {
+            let mut f = pool.framed_read(&lines[..], LinesCodec::new());
+            let mut sum = 0;
+            while let Some(l) = f.next().await {
+                sum += l.expect("in-memory input").len();
+            }
+            sum
+        })
+    };
+    let theirs_lines = || {
+        futures::executor::block_on(async {
+            let mut f = FramedRead::with_capacity(&lines[..], LinesCodec::new(), READ_SIZE);
+            let mut sum = 0;
+            while let Some(l) = f.next().await {
+                sum += l.expect("in-memory input").len();
+            }
+            sum
+        })
+    };
+    let ours_frames = || {
+        futures::executor::block_on(async {
+            let mut f = pool.framed_read(&frames[..], LengthDelimitedCodec::new());
+            let mut sum = 0;
+            while let Some(x) = f.next().await {
+                sum += x.expect("in-memory input").len();
+            }
+            sum
+        })
+    };
+    let theirs_frames = || {
+        futures::executor::block_on(async {
+            let mut f = FramedRead::with_capacity(&frames[..], LengthDelimitedCodec::new(), READ_SIZE);
+            let mut sum = 0;
+            while let Some(x) = f.next().await {
+                sum += x.expect("in-memory input").len();
+            }
+            sum
+        })
+    };
+    assert_eq!(ours_lines(), theirs_lines());
+    assert_eq!(ours_frames(), theirs_frames());
+    for (name, a, b) in [
+        ("LinesCodec, 10-80 B lines", &ours_lines as &dyn Fn() -> usize, &theirs_lines as &dyn Fn() -> usize),
+        ("LengthDelimitedCodec, 10-200 B frames", &ours_frames, &theirs_frames),
+    ] {
+        let (mut ta, mut tb, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..11 {
+            let (x, y) = if round % 2 == 0 {
+                let t = std::time::Instant::now();
+                black_box(a());
+                let x = t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
+                black_box(b());
+                (x, t.elapsed().as_secs_f64())
+            } else {
+                let t = std::time::Instant::now();
+                black_box(b());
+                let y = t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
+                black_box(a());
+                (t.elapsed().as_secs_f64(), y)
+            };
+            ta.push(x);
+            tb.push(y);
+            ratio.push(y / x);
+        }
+        println!(
+            "framed_read/{name} (4 MiB, 11 interleaved rounds): pool.framed_read {:.2} ms, FramedRead {:.2} ms, median FramedRead/ours {:.2}x",
+            median(ta) * 1e3,
+            median(tb) * 1e3,
+            median(ratio)
+        );
+    }
+}
+
 criterion_group!(benches, bench_lines, bench_frames);
 
 fn main() {
     copy_below_study();
     if std::env::args().any(|a| a == "copy_below") {
+        return;
+    }
+    framed_read_vs_tokio();
+    if std::env::args().any(|a| a == "framed_read") {
         return;
     }
     benches();

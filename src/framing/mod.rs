@@ -13,6 +13,9 @@
 //!   [`Stream`](futures_core::Stream)s of `io::Result<Bytes>`, and each line
 //!   or frame is a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was
 //!   read into.
+//! * [`BufferPool::framed_read`](crate::BufferPool::framed_read) (feature
+//!   `tokio-util`) runs any `tokio_util::codec::Decoder` over a tokio reader
+//!   as a [`PooledFramedRead`], holding no memory between frames.
 //!
 //! ```
 //! # futures::executor::block_on(async {
@@ -44,6 +47,8 @@
 //! 10,000 short lines that each came in their own read then keeps 1.5× their
 //! bytes, not 10,000 read buffers (366×; `docs/benchmarks.md`).
 
+#[cfg(feature = "tokio-util")]
+mod codec;
 pub mod family;
 mod format;
 mod frames;
@@ -51,6 +56,8 @@ mod freeze;
 mod lines;
 mod window;
 
+#[cfg(feature = "tokio-util")]
+pub use codec::PooledFramedRead;
 #[cfg(feature = "tokio")]
 pub use family::Tokio;
 pub use family::{Family, Futures};
