@@ -10,7 +10,8 @@
 //!
 //! Before the criterion groups it prints the `copy_below` study behind
 //! `DEFAULT_COPY_BELOW` (see [`copy_below_study`]) and `pool.framed_read`
-//! against `FramedRead` (`-- framed_read` stops after those).
+//! against `FramedRead` (`-- framed_read` stops after those), then
+//! `pool.frame_writer_tokio` against `FramedWrite` (`-- frame_writer`).
 //!
 //! Every contender reads 16 KiB at a time and touches each line (its length
 //! and first byte), then drops it. `LinesCodec` also checks UTF-8 and yields
@@ -381,6 +382,143 @@ fn framed_read_vs_tokio() {
     }
 }
 
+/// A writer like a socket: takes every slice of a vectored write, copying
+/// the bytes (as the kernel does) into a scratch area.
+struct CopySink {
+    scratch: Vec<u8>,
+    bytes: usize,
+    calls: usize,
+}
+
+impl CopySink {
+    fn new() -> Self {
+        CopySink { scratch: vec![0; 64 << 10], bytes: 0, calls: 0 }
+    }
+
+    fn take(&mut self, bufs: &[std::io::IoSlice<'_>]) -> usize {
+        self.calls += 1;
+        let mut n = 0;
+        for b in bufs {
+            for chunk in b.chunks(self.scratch.len()) {
+                self.scratch[..chunk.len()].copy_from_slice(chunk);
+            }
+            n += b.len();
+        }
+        self.bytes += n;
+        n
+    }
+}
+
+impl tokio::io::AsyncWrite for CopySink {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(self.get_mut().take(&[std::io::IoSlice::new(buf)])))
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(self.get_mut().take(bufs)))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// `pool.frame_writer_tokio` against `FramedWrite` with
+/// `LengthDelimitedCodec`, both into a [`CopySink`], in batches (feed a
+/// batch, then flush), interleaved rounds.
+fn frame_writer_vs_tokio() {
+    use futures::SinkExt;
+    let pool = BufferPool::builder().read_size(READ_SIZE).build().expect("valid");
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let small: Vec<bytes::Bytes> = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes::Bytes::from(vec![b's'; 10 + (x as usize) % 191])
+        })
+        .collect();
+    let large: Vec<bytes::Bytes> = (0..1_000).map(|_| bytes::Bytes::from(vec![b'L'; 64 << 10])).collect();
+    for (name, items, batch) in
+        [("10-200 B frames, batches of 64", &small, 64), ("64 KiB frames, batches of 16", &large, 16)]
+    {
+        let ours = || {
+            futures::executor::block_on(async {
+                let mut w = pool.frame_writer_tokio(CopySink::new());
+                for chunk in items.chunks(batch) {
+                    for it in chunk {
+                        w.feed(it.clone()).expect("fits");
+                    }
+                    w.flush().await.expect("in-memory sink");
+                }
+                (w.get_ref().bytes, w.get_ref().calls)
+            })
+        };
+        let theirs = || {
+            futures::executor::block_on(async {
+                let mut w = tokio_util::codec::FramedWrite::new(CopySink::new(), LengthDelimitedCodec::new());
+                for chunk in items.chunks(batch) {
+                    for it in chunk {
+                        w.feed(it.clone()).await.expect("in-memory sink");
+                    }
+                    SinkExt::<bytes::Bytes>::flush(&mut w).await.expect("in-memory sink");
+                }
+                (w.get_ref().bytes, w.get_ref().calls)
+            })
+        };
+        let (ob, oc) = ours();
+        let (tb, tc) = theirs();
+        assert_eq!(ob, tb);
+        let (mut ta, mut tt, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..11 {
+            let time = |f: &dyn Fn() -> (usize, usize)| {
+                let t = std::time::Instant::now();
+                black_box(f());
+                t.elapsed().as_secs_f64()
+            };
+            let (a, b) = if round % 2 == 0 {
+                let a = time(&ours);
+                (a, time(&theirs))
+            } else {
+                let b = time(&theirs);
+                (time(&ours), b)
+            };
+            ta.push(a);
+            tt.push(b);
+            ratio.push(b / a);
+        }
+        println!(
+            "frame_writer/{name} ({} MiB, 11 interleaved rounds): frame_writer {:.2} ms in {oc} writes, FramedWrite {:.2} ms in {tc} writes, median FramedWrite/ours {:.2}x",
+            ob >> 20,
+            median(ta) * 1e3,
+            median(tt) * 1e3,
+            median(ratio)
+        );
+    }
+}
+
 criterion_group!(benches, bench_lines, bench_frames);
 
 fn main() {
@@ -390,6 +528,10 @@ fn main() {
     }
     framed_read_vs_tokio();
     if std::env::args().any(|a| a == "framed_read") {
+        return;
+    }
+    frame_writer_vs_tokio();
+    if std::env::args().any(|a| a == "frame_writer") {
         return;
     }
     benches();

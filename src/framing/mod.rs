@@ -13,6 +13,11 @@
 //!   [`Stream`](futures_core::Stream)s of `io::Result<Bytes>`, and each line
 //!   or frame is a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was
 //!   read into.
+//! * [`BufferPool::frame_writer`](crate::BufferPool::frame_writer) and
+//!   [`BufferPool::line_writer`](crate::BufferPool::line_writer) (and
+//!   `*_tokio` twins) give a [`FrameWriter`]: items encoded into pooled
+//!   buffers, large payloads queued by reference, one vectored write for as
+//!   many as are queued.
 //! * [`BufferPool::framed_read`](crate::BufferPool::framed_read) (feature
 //!   `tokio-util`) runs any `tokio_util::codec::Decoder` over a tokio reader
 //!   as a [`PooledFramedRead`], holding no memory between frames.
@@ -55,14 +60,16 @@ mod frames;
 mod freeze;
 mod lines;
 mod window;
+mod writer;
 
 #[cfg(feature = "tokio-util")]
 pub use codec::PooledFramedRead;
 #[cfg(feature = "tokio")]
 pub use family::Tokio;
-pub use family::{Family, Futures};
+pub use family::{Family, Futures, WriteFamily};
 pub use frames::{FrameReader, DEFAULT_MAX_FRAME_LEN};
 pub use lines::{LineReader, DEFAULT_MAX_LINE_LEN};
+pub use writer::{FrameWriter, DEFAULT_SPLICE_FROM, IOV_MAX};
 
 /// Default [`LineReader::copy_below`] and [`FrameReader::copy_below`]: a
 /// line or frame shorter than this is copied out rather than pinning the
