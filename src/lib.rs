@@ -113,7 +113,7 @@ pub use config::{
     DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_BUFFERS_PER_SHARD, SHARD_SLOT_BYTES,
 };
 pub use error::{AllocError, BuildError};
-pub use io::{pooled_copy, pooled_read, CopyFuture, ReadExactFuture, ReadFuture};
+pub use io::{pooled_copy, pooled_read, BufReader, CopyFuture, ReadExactFuture, ReadFuture};
 #[cfg(feature = "tokio")]
 pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
 pub use pool::global;

@@ -210,13 +210,44 @@ fn frames_outlive_the_pool_handle() {
     let pool = BufferPool::new();
     let watch = pool.clone();
     let got = block_on(async {
-        let mut frames = pool.length_delimited(Chunked::new(encode_frames(&[b"abc", b"defg"]), &[]));
+        let mut frames = pool.length_delimited(Chunked::new(encode_frames(&[b"abc", b"defg"]), &[])).copy_below(0);
         (frames.next_frame().await.unwrap().unwrap(), frames.next_frame().await.unwrap().unwrap())
     });
     drop(pool);
     assert_eq!(watch.stats().outstanding_buffers, 1);
     std::thread::spawn(move || assert_eq!((&got.0[..], &got.1[..]), (&b"abc"[..], &b"defg"[..]))).join().unwrap();
     assert_eq!(watch.stats().outstanding_buffers, 0);
+}
+
+#[test]
+fn copy_below_copies_short_frames_and_slices_the_rest() {
+    let pool = BufferPool::new();
+    let big = vec![7u8; 300];
+    let input = encode_frames(&[b"tiny", &big[..255], &big[..256], &big]);
+    let got = block_on(async {
+        let mut frames = pool.length_delimited(Chunked::new(input, &[])).copy_below(256);
+        let mut out = Vec::new();
+        while let Some(f) = frames.next_frame().await.unwrap() {
+            out.push(f);
+        }
+        out
+    });
+    assert_eq!(got.iter().map(|f| f.len()).collect::<Vec<_>>(), [4, 255, 256, 300]);
+    let mut copied = got;
+    let sliced = copied.split_off(2);
+    assert_eq!(pool.stats().outstanding_buffers, 1, "the two long frames share the read buffer");
+    drop(sliced);
+    assert_eq!(pool.stats().outstanding_buffers, 0, "the copied frames hold no pooled buffer");
+    assert_eq!(copied[1], &big[..255]);
+    // Copied frames keep no pooled buffer alive.
+    let kept = block_on(async {
+        let input = encode_frames(&[b"a", b"bb", b"ccc"]);
+        let frames = pool.length_delimited(Chunked::new(input, &[1])).copy_below(16);
+        futures::StreamExt::collect::<Vec<_>>(frames).await
+    });
+    assert_eq!(kept.len(), 3);
+    assert_eq!(pool.stats().outstanding_buffers, 0);
+    assert_eq!(kept[2].as_ref().unwrap(), "ccc");
 }
 
 proptest! {

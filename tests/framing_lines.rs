@@ -294,7 +294,7 @@ fn lines_are_zero_copy_slices_and_outlive_the_pool_handle() {
     let pool = BufferPool::new();
     let watch = pool.clone();
     let (a, b) = block_on(async {
-        let mut lines = pool.lines(Chunked::new(&b"first\nsecond\n"[..], &[]));
+        let mut lines = pool.lines(Chunked::new(&b"first\nsecond\n"[..], &[])).copy_below(0);
         let a = lines.next_line().await.unwrap().unwrap();
         let b = lines.next_line().await.unwrap().unwrap();
         assert_eq!(lines.next_line().await.unwrap(), None);
@@ -385,6 +385,24 @@ proptest! {
         let pool = pool_with_read_size(read_size);
         let got = read_all(&pool, Chunked::new(input.clone(), &sizes), max_len);
         prop_assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn copy_below_keeps_stored_short_lines_from_pinning_buffers() {
+    // A store of short values, one line per read (a request per packet):
+    // sliced, each value pins its own read buffer; copied, none does.
+    let input: Vec<u8> = (0..200).flat_map(|i| format!("value-{i:026}\n").into_bytes()).collect();
+    let one_per_read = vec![33];
+    for (copy_below, pinned) in [(0, 200), (32, 200), (33, 0), (256, 0)] {
+        let pool = BufferPool::builder().read_size(4096).max_pooled_bytes(64 << 20).build().unwrap();
+        let store = block_on(async {
+            let lines = pool.lines(Chunked::new(input.clone(), &one_per_read)).copy_below(copy_below);
+            futures::StreamExt::collect::<Vec<_>>(lines).await
+        });
+        assert_eq!(store.len(), 200);
+        assert!(store.iter().all(|l| l.as_ref().unwrap().len() == 32));
+        assert_eq!(pool.stats().outstanding_buffers, pinned, "copy_below({copy_below})");
     }
 }
 

@@ -134,6 +134,17 @@ fn tokio_framing_refuses_a_swapped_read_buf() {
 }
 
 #[test]
+fn buf_reader_refuses_an_over_count() {
+    let pool = pool();
+    for extra in EXTRAS {
+        let mut r = bufpool::BufReader::new(&pool, Liar { extra });
+        assert_invalid(block_on(futures::io::AsyncBufReadExt::fill_buf(&mut r)).map(|b| b.len()), "BufReader");
+    }
+    let mut r = bufpool::BufReader::new(&pool, TokioLiar);
+    assert_invalid(block_on(tokio::io::AsyncBufReadExt::fill_buf(&mut r)).map(|b| b.len()), "BufReader (tokio)");
+}
+
+#[test]
 fn nothing_is_left_outstanding_after_a_lie() {
     let pool = pool();
     let _ = block_on(pool.lines(Liar { extra: 8 }).next_line());

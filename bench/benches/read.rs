@@ -9,6 +9,9 @@
 //!   in-memory writer.
 //! * Idle memory (printed before the criterion groups): heap bytes per pending
 //!   read over 100,000 pending reads (glibc `mallinfo2`, main arena).
+//! * `buf_reader`: `bufpool::BufReader` against `tokio::io::BufReader`: heap
+//!   bytes per idle reader (10,000), `read_line` over short lines and
+//!   `read_until` over long ones (interleaved, 16 KiB reads).
 //! * `idle_wake`: the cost of one wake-up of an idle read (lend, `Pending`,
 //!   give back) per zeroing mode; under `Zeroing::OnReturn` a reader may
 //!   have written into the lent slice, so what goes home is checked or
@@ -150,6 +153,12 @@ impl futures::io::AsyncRead for Never {
     }
 }
 
+impl tokio::io::AsyncRead for Never {
+    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
 /// Heap bytes in use in the main arena (plus mmapped chunks), per glibc.
 fn heap_in_use() -> usize {
     // SAFETY: `mallinfo2` only reads allocator statistics; it has no
@@ -228,6 +237,92 @@ fn interleaved(title: &str, rounds: usize, methods: &mut [(&str, &mut dyn FnMut(
             methods[0].0
         );
     }
+}
+
+/// Heap bytes per idle buffered reader: `n` readers over a reader that is
+/// always `Pending`, each boxed and its `poll_fill_buf` polled once.
+fn idle_buf_readers<B: tokio::io::AsyncBufRead + Unpin>(n: usize, make: impl Fn() -> B) -> f64 {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let before = heap_in_use();
+    let mut readers: Vec<Box<B>> = (0..n).map(|_| Box::new(make())).collect();
+    for r in &mut readers {
+        assert!(Pin::new(&mut **r).poll_fill_buf(&mut cx).is_pending());
+    }
+    let after = heap_in_use();
+    black_box(&readers);
+    after.saturating_sub(before) as f64 / n as f64
+}
+
+/// `bufpool::BufReader` against `tokio::io::BufReader`: idle bytes per
+/// connection, then `read_line` over short lines and `read_until` over long
+/// ones, interleaved, both reading 16 KiB at a time from an in-memory reader.
+fn buf_reader() {
+    use tokio::io::AsyncBufReadExt;
+    const N: usize = 10_000;
+    let pool = BufferPool::builder().read_size(16 * KIB).build().unwrap();
+    let ours = idle_buf_readers(N, || bufpool::BufReader::new(&pool, Never));
+    let out = pool.stats().outstanding_buffers;
+    let theirs = idle_buf_readers(N, || tokio::io::BufReader::new(Never));
+    let theirs16 = idle_buf_readers(N, || tokio::io::BufReader::with_capacity(16 * KIB, Never));
+    println!("idle buffered readers: heap bytes per reader over {N} idle readers, boxed, polled once:");
+    println!("  bufpool::BufReader (16 KiB reads)        {ours:>10.1} B  (outstanding buffers {out})");
+    println!("  tokio::io::BufReader::new (8 KiB)        {theirs:>10.1} B");
+    println!("  tokio::io::BufReader::with_capacity(16K) {theirs16:>10.1} B");
+
+    let lines = |min: usize, max: usize, total: usize| {
+        let mut out = Vec::with_capacity(total + max + 1);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        while out.len() < total {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = min + (x as usize) % (max - min + 1);
+            out.extend(std::iter::repeat_n(b'a' + (x % 26) as u8, len));
+            out.push(b'\n');
+        }
+        out
+    };
+    let short = lines(10, 80, 32 * MIB);
+    let long = lines(4 * KIB, 64 * KIB, 32 * MIB);
+    let read_lines = |r: &mut (dyn tokio::io::AsyncBufRead + Unpin)| {
+        let mut s = String::new();
+        let mut n = 0usize;
+        while now(r.read_line(&mut s)).unwrap() > 0 {
+            n += s.len();
+            s.clear();
+        }
+        assert_eq!(n, short.len());
+    };
+    let read_until = |r: &mut (dyn tokio::io::AsyncBufRead + Unpin)| {
+        let mut v = Vec::new();
+        let mut n = 0usize;
+        while now(r.read_until(b'\n', &mut v)).unwrap() > 0 {
+            n += v.len();
+            v.clear();
+        }
+        assert_eq!(n, long.len());
+    };
+    interleaved(
+        "buf_reader/read_line, 32 MiB of 10-80 B lines",
+        11,
+        &mut [
+            ("bufpool::BufReader", &mut || read_lines(&mut bufpool::BufReader::new(&pool, &short[..]))),
+            ("tokio::io::BufReader 16 KiB", &mut || {
+                read_lines(&mut tokio::io::BufReader::with_capacity(16 * KIB, &short[..]))
+            }),
+        ],
+    );
+    interleaved(
+        "buf_reader/read_until, 32 MiB of 4-64 KiB lines",
+        11,
+        &mut [
+            ("bufpool::BufReader", &mut || read_until(&mut bufpool::BufReader::new(&pool, &long[..]))),
+            ("tokio::io::BufReader 16 KiB", &mut || {
+                read_until(&mut tokio::io::BufReader::with_capacity(16 * KIB, &long[..]))
+            }),
+        ],
+    );
 }
 
 /// Wake-ups of idle reads: each poll lends a 16 KiB buffer to a reader that
@@ -337,6 +432,10 @@ fn main() {
     idle_memory();
     idle_wake();
     if std::env::args().any(|a| a == "idle_wake") {
+        return;
+    }
+    buf_reader();
+    if std::env::args().any(|a| a == "buf_reader") {
         return;
     }
     interleaved_runs();

@@ -89,3 +89,80 @@ impl<F: Family<R>, R> Source for Via<'_, F, R> {
         F::poll_read_unchecked(self.0, cx, buf, sealed::Token)
     }
 }
+
+/// A writer family that `W` belongs to: [`Futures`] for every
+/// `futures_io::AsyncWrite + Unpin`, [`Tokio`] for every
+/// `tokio::io::AsyncWrite + Unpin`. Sealed; used by
+/// [`FrameWriter`](super::FrameWriter).
+pub trait WriteFamily<W>: sealed::Sealed {
+    #[doc(hidden)]
+    fn poll_write_vectored_unchecked(
+        writer: &mut W,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        _: sealed::Token,
+    ) -> Poll<io::Result<usize>>;
+    #[doc(hidden)]
+    fn poll_flush(writer: &mut W, cx: &mut Context<'_>, _: sealed::Token) -> Poll<io::Result<()>>;
+}
+
+impl<W: futures_io::AsyncWrite + Unpin> WriteFamily<W> for Futures {
+    #[inline]
+    fn poll_write_vectored_unchecked(
+        writer: &mut W,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        _: sealed::Token,
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(writer).poll_write_vectored(cx, bufs)
+    }
+
+    #[inline]
+    fn poll_flush(writer: &mut W, cx: &mut Context<'_>, _: sealed::Token) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(writer).poll_flush(cx)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<W: tokio::io::AsyncWrite + Unpin> WriteFamily<W> for Tokio {
+    #[inline]
+    fn poll_write_vectored_unchecked(
+        writer: &mut W,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+        _: sealed::Token,
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(writer).poll_write_vectored(cx, bufs)
+    }
+
+    #[inline]
+    fn poll_flush(writer: &mut W, cx: &mut Context<'_>, _: sealed::Token) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(writer).poll_flush(cx)
+    }
+}
+
+/// One vectored write through family `F`; a count above the slices' total is
+/// an [`InvalidData`](io::ErrorKind::InvalidData) error, 0 is
+/// [`WriteZero`](io::ErrorKind::WriteZero).
+pub(super) fn poll_write_vectored<F: WriteFamily<W>, W>(
+    writer: &mut W,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let room: usize = bufs.iter().map(|b| b.len()).sum();
+    match F::poll_write_vectored_unchecked(writer, cx, bufs, sealed::Token) {
+        Poll::Ready(Ok(0)) if room > 0 => {
+            Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "the writer accepted 0 bytes")))
+        }
+        Poll::Ready(Ok(n)) if n > room => Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("writer claimed {n} bytes in buffers of {room} bytes"),
+        ))),
+        other => other,
+    }
+}
+
+/// Flushes through family `F`.
+pub(super) fn poll_flush<F: WriteFamily<W>, W>(writer: &mut W, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    F::poll_flush(writer, cx, sealed::Token)
+}

@@ -5,8 +5,9 @@
 use super::family::{Family, Futures, Via};
 use super::format::LengthField;
 use super::window::Window;
+use super::DEFAULT_COPY_BELOW;
 use crate::BufferPool;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_io::AsyncRead;
 use std::fmt;
 use std::future::poll_fn;
@@ -139,6 +140,8 @@ pub struct FrameReader<R, F = Futures> {
     eof: bool,
     /// Where the length field is and what it counts.
     field: LengthField,
+    /// Frames shorter than this are copied out instead of sliced.
+    copy_below: usize,
     /// A length described no frame: the stream has ended for good.
     lost: bool,
 }
@@ -184,6 +187,7 @@ impl<R, F> FrameReader<R, F> {
             accepted: false,
             eof: false,
             field: LengthField::default(),
+            copy_below: DEFAULT_COPY_BELOW,
             lost: false,
         }
     }
@@ -212,6 +216,40 @@ impl<R, F> FrameReader<R, F> {
     /// ```
     pub fn get_max_len(&self) -> usize {
         self.max_len
+    }
+
+    /// Sets the length under which a frame is copied into its own small
+    /// allocation instead of being a zero-copy slice of the pooled buffer it
+    /// was read into. A slice keeps that whole buffer (a read's worth,
+    /// [`read_size`](crate::Config::read_size)) alive for as long as it
+    /// lives, so many small frames kept (a store's values) would pin many
+    /// buffers; a copy pins nothing. Default [`DEFAULT_COPY_BELOW`]
+    /// (chosen by measurement: `docs/benchmarks.md`, "copy_below"); 0
+    /// slices everything.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut frames = pool.length_delimited(&[0, 0, 0, 2, b'h', b'i'][..]).copy_below(0);
+    /// let hi = frames.next_frame().await?.unwrap(); // copy_below(0): always a slice
+    /// drop(frames);
+    /// assert_eq!(pool.stats().outstanding_buffers, 1);
+    /// # drop(hi);
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn copy_below(mut self, len: usize) -> Self {
+        self.copy_below = len;
+        self
+    }
+
+    /// The length under which a frame is copied out.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// assert_eq!(pool.length_delimited(&b""[..]).get_copy_below(), bufpool::framing::DEFAULT_COPY_BELOW);
+    /// ```
+    pub fn get_copy_below(&self) -> usize {
+        self.copy_below
     }
 
     /// Sets the length field's size in bytes, 1 to 8. Default 4.
@@ -396,13 +434,7 @@ impl<R, F: Family<R>> FrameReader<R, F> {
                 let Some(total) = total else { return Poll::Ready(Err(self.lose_framing(value))) };
                 if have >= total {
                     self.accepted = false;
-                    let skip = self.field.skip();
-                    if total == skip {
-                        self.win.consume(total);
-                        return Poll::Ready(Ok(Some(Bytes::new())));
-                    }
-                    let mut frame = self.win.take(total);
-                    frame.advance(skip);
+                    let frame = self.win.cut(total, self.field.skip()..total, self.copy_below);
                     return Poll::Ready(Ok(Some(frame)));
                 }
                 self.accepted = true;
@@ -503,6 +535,7 @@ impl<R, F> fmt::Debug for FrameReader<R, F> {
         f.debug_struct("FrameReader")
             .field("buffered", &self.win.len())
             .field("max_len", &self.max_len)
+            .field("copy_below", &self.copy_below)
             .field("skip", &self.skip)
             .field("accepted", &self.accepted)
             .field("eof", &self.eof)

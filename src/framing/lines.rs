@@ -3,6 +3,7 @@
 
 use super::family::{Family, Futures, Via};
 use super::window::{find_byte, Window};
+use super::DEFAULT_COPY_BELOW;
 use crate::BufferPool;
 use bytes::Bytes;
 use futures_io::AsyncRead;
@@ -109,6 +110,8 @@ pub struct LineReader<R, F = Futures> {
     scanned: usize,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+    /// Lines shorter than this are copied out instead of sliced.
+    copy_below: usize,
     /// A read returned 0 bytes, and the `None` it leads to has not been
     /// returned yet.
     eof: bool,
@@ -153,6 +156,7 @@ impl<R, F> LineReader<R, F> {
             max_len: DEFAULT_MAX_LINE_LEN,
             scanned: 0,
             discarding: false,
+            copy_below: DEFAULT_COPY_BELOW,
             eof: false,
         }
     }
@@ -178,6 +182,43 @@ impl<R, F> LineReader<R, F> {
     /// ```
     pub fn get_max_len(&self) -> usize {
         self.max_len
+    }
+
+    /// Sets the length under which a line is copied into its own small
+    /// allocation instead of being a zero-copy slice of the pooled buffer it
+    /// was read into. A slice keeps that whole buffer (a read's worth,
+    /// [`read_size`](crate::Config::read_size)) alive for as long as it
+    /// lives, so many small lines kept (a store's values) would pin many
+    /// buffers; a copy pins nothing. Default [`DEFAULT_COPY_BELOW`]
+    /// (chosen by measurement: `docs/benchmarks.md`, "copy_below"); 0
+    /// slices everything.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::new();
+    /// let mut lines = pool.lines(&b"short\nlonger line\n"[..]).copy_below(8);
+    /// let short = lines.next_line().await?.unwrap(); // copied: holds no pooled buffer
+    /// let long = lines.next_line().await?.unwrap();  // a slice of the pooled buffer
+    /// drop(lines);
+    /// assert_eq!(pool.stats().outstanding_buffers, 1); // only `long` keeps one alive
+    /// drop(long);
+    /// assert_eq!(pool.stats().outstanding_buffers, 0);
+    /// # assert_eq!(short, "short");
+    /// # Ok::<(), std::io::Error>(()) }).unwrap();
+    /// ```
+    pub fn copy_below(mut self, len: usize) -> Self {
+        self.copy_below = len;
+        self
+    }
+
+    /// The length under which a line is copied out.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// assert_eq!(pool.lines(&b""[..]).get_copy_below(), bufpool::framing::DEFAULT_COPY_BELOW);
+    /// ```
+    pub fn get_copy_below(&self) -> usize {
+        self.copy_below
     }
 }
 
@@ -288,14 +329,7 @@ impl<R, F: Family<R>> LineReader<R, F> {
     /// Cuts `n` bytes off the front and returns the first `content` of them.
     #[inline]
     fn cut(&mut self, n: usize, content: usize) -> Bytes {
-        if content == 0 {
-            // An empty line need not keep its buffer from going home.
-            self.win.consume(n);
-            return Bytes::new();
-        }
-        let mut line = self.win.take(n);
-        line.truncate(content);
-        line
+        self.win.cut(n, 0..content, self.copy_below)
     }
 }
 
@@ -371,6 +405,7 @@ impl<R, F> fmt::Debug for LineReader<R, F> {
         f.debug_struct("LineReader")
             .field("buffered", &self.win.len())
             .field("max_len", &self.max_len)
+            .field("copy_below", &self.copy_below)
             .field("discarding", &self.discarding)
             .field("eof", &self.eof)
             .finish_non_exhaustive()

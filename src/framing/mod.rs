@@ -13,6 +13,14 @@
 //!   [`Stream`](futures_core::Stream)s of `io::Result<Bytes>`, and each line
 //!   or frame is a [`Bytes`](bytes::Bytes) slice of the pooled buffer it was
 //!   read into.
+//! * [`BufferPool::frame_writer`](crate::BufferPool::frame_writer) and
+//!   [`BufferPool::line_writer`](crate::BufferPool::line_writer) (and
+//!   `*_tokio` twins) give a [`FrameWriter`]: items encoded into pooled
+//!   buffers, large payloads queued by reference, one vectored write for as
+//!   many as are queued.
+//! * [`BufferPool::framed_read`](crate::BufferPool::framed_read) (feature
+//!   `tokio-util`) runs any `tokio_util::codec::Decoder` over a tokio reader
+//!   as a [`PooledFramedRead`], holding no memory between frames.
 //!
 //! ```
 //! # futures::executor::block_on(async {
@@ -37,16 +45,34 @@
 //!
 //! Only a line longer than a read, which must grow in place, is copied more
 //! than once (amortised by doubling, and bounded by `max_len`).
+//!
+//! A slice keeps its whole buffer alive, so a line or frame shorter than
+//! [`copy_below`](LineReader::copy_below) (default [`DEFAULT_COPY_BELOW`],
+//! 256 bytes) is copied into its own small allocation instead: storing
+//! 10,000 short lines that each came in their own read then keeps 1.5× their
+//! bytes, not 10,000 read buffers (366×; `docs/benchmarks.md`).
 
+#[cfg(feature = "tokio-util")]
+mod codec;
 pub mod family;
 mod format;
 mod frames;
 mod freeze;
 mod lines;
 mod window;
+mod writer;
 
+#[cfg(feature = "tokio-util")]
+pub use codec::PooledFramedRead;
 #[cfg(feature = "tokio")]
 pub use family::Tokio;
-pub use family::{Family, Futures};
+pub use family::{Family, Futures, WriteFamily};
 pub use frames::{FrameReader, DEFAULT_MAX_FRAME_LEN};
 pub use lines::{LineReader, DEFAULT_MAX_LINE_LEN};
+pub use writer::{FrameWriter, DEFAULT_SPLICE_FROM, IOV_MAX};
+
+/// Default [`LineReader::copy_below`] and [`FrameReader::copy_below`]: a
+/// line or frame shorter than this is copied out rather than pinning the
+/// pooled buffer it was read into. Chosen by measurement
+/// (`docs/benchmarks.md`, "copy_below").
+pub const DEFAULT_COPY_BELOW: usize = 256;

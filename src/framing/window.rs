@@ -7,6 +7,7 @@ use crate::io::lend::give_back_pending;
 use crate::{BufferPool, PooledBuffer};
 use bytes::{Buf, Bytes};
 use std::io;
+use std::ops::Range;
 use std::task::{ready, Context, Poll};
 
 pub(super) struct Window {
@@ -44,19 +45,27 @@ impl Window {
         self.data().len()
     }
 
-    /// Cuts the first `n` unconsumed bytes off as a `Bytes`, freezing the
-    /// partial buffer first if the bytes are there.
+    /// Consumes the first `n` unconsumed bytes and returns bytes `item` of
+    /// them: copied into their own allocation when shorter than
+    /// `copy_below` (so they do not keep the pooled buffer alive), else a
+    /// zero-copy slice, freezing the partial buffer first if the bytes are
+    /// there. An empty item is `Bytes::new()` and keeps nothing alive.
     #[inline]
-    pub(super) fn take(&mut self, n: usize) -> Bytes {
-        debug_assert!(n <= self.len());
+    pub(super) fn cut(&mut self, n: usize, item: Range<usize>, copy_below: usize) -> Bytes {
+        debug_assert!(item.start <= item.end && item.end <= n && n <= self.len());
+        let len = item.end - item.start;
+        if len == 0 || len < copy_below {
+            let out = if len == 0 { Bytes::new() } else { Bytes::copy_from_slice(&self.data()[item]) };
+            self.consume(n);
+            return out;
+        }
         if let Some(p) = self.partial.take() {
             self.frozen = p.freeze();
         }
-        if n == self.frozen.len() {
-            std::mem::take(&mut self.frozen)
-        } else {
-            self.frozen.split_to(n)
-        }
+        let mut whole = if n == self.frozen.len() { std::mem::take(&mut self.frozen) } else { self.frozen.split_to(n) };
+        whole.truncate(item.end);
+        whole.advance(item.start);
+        whole
     }
 
     /// Drops the first `n` unconsumed bytes.

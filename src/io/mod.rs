@@ -7,8 +7,11 @@
 //!   `read_exact` state machines; limits; right-sizing.
 //! * `read`: the futures-io `read` / `read_up_to` / `read_exact` surface.
 //! * `copy`: the copy state machine and its futures-io surface.
+//! * `bufread`: `BufReader`, an `AsyncBufRead` of both families that holds
+//!   no buffer while drained.
 //! * `tokio`: the `*_tokio` surface.
 
+mod bufread;
 mod copy;
 pub(crate) mod flavor;
 pub(crate) mod lend;
@@ -18,5 +21,6 @@ mod tokio;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
+pub use bufread::BufReader;
 pub use copy::{pooled_copy, CopyFuture};
 pub use read::{pooled_read, ReadExactFuture, ReadFuture};
