@@ -36,11 +36,13 @@
 //!
 //! * **Submission.** Operations take a slot in a table per thread's shard
 //!   (one io_uring instance per CPU by default, [`RingBuilder::shards`]). A
-//!   future submits its operation in its first poll, with an
-//!   `io_uring_enter` of its own, and a page-cache read usually completes in
-//!   that poll; a [`Ring::read_many`] stream submits all the reads it has
-//!   room for with one call. [`RingStats`] counts operations against
-//!   `io_uring_enter` calls.
+//!   future on a plain descriptor submits its operation in its first poll,
+//!   with an `io_uring_enter` of its own, and a page-cache read usually
+//!   completes in that poll. A [`RegisteredFile`]'s futures queue on their
+//!   first poll and submit on their second, so the executor's other ready
+//!   futures join the batch; a [`Ring::read_many`] stream submits all the
+//!   reads it has room for with one call. [`RingStats`] counts operations
+//!   against `io_uring_enter` calls.
 //! * **Backpressure.** At most `entries` operations are in flight (the shards
 //!   split them, and a full shard borrows another's free slots); more wait (in
 //!   FIFO order) for a slot. They never fail or panic for lack of room.
@@ -101,11 +103,12 @@
 //! Reads served from the page cache complete inside the `io_uring_enter` that
 //! submits them, on the executor's thread: no context switch, no wake-up. On a
 //! multi-threaded runtime each worker thread submits its own tasks'
-//! operations to its own shard, so the workers do not contend. A future pays
-//! one `io_uring_enter` per operation, so that no operation waits in a queue
-//! after its future's poll returns (a leaked future's would act on a reused
-//! descriptor); a `read_many` stream pays one per batch. Figures:
-//! `docs/benchmarks.md`, "io_uring".
+//! operations to its own shard, so the workers do not contend. A future on a
+//! plain descriptor pays one `io_uring_enter` per operation, so that no
+//! operation naming a descriptor number waits in a queue after its future's
+//! poll returns (a leaked future's would act on a reused descriptor); a
+//! [`RegisteredFile`]'s futures and a `read_many` stream pay one per batch.
+//! Figures: `docs/benchmarks.md`, "io_uring".
 
 mod backend;
 mod builder;

@@ -168,7 +168,28 @@ impl<'a> Op<'a> {
         shard.queue(&mut st, idx, self.spec(owned, k), buf, cx.waker());
         self.shard = k as u32;
         self.phase = Phase::InSlot(idx);
+        if self.registered_in(k) {
+            drop(st);
+            return Some(self.defer(cx));
+        }
         Some(self.settle(cx, idx, st))
+    }
+
+    /// Whether the operation names its file by an entry of shard `k`'s
+    /// registered file table (io_uring only).
+    #[inline]
+    fn registered_in(&self, k: usize) -> bool {
+        matches!(self.files.get(k), Some(Some(_)))
+    }
+
+    /// Leaves a queued operation that names a registered-file entry for the
+    /// next drive (ours, on the next poll, or anyone's): the executor's other
+    /// ready futures queue theirs meanwhile, and one `io_uring_enter` submits
+    /// them all. Sound for a registered entry only ("Descriptors" in
+    /// `backend/uring.rs`).
+    fn defer(&self, cx: &mut Context<'_>) -> Poll<OpResult> {
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Tries to take a slot and queue the operation.
@@ -222,7 +243,12 @@ impl<'a> Op<'a> {
         self.shard = k;
         self.ring_shard().queue(&mut st, idx, self.spec(owned, k as usize), buf, cx.waker());
         self.phase = Phase::InSlot(idx);
-        let p = self.settle(cx, idx, st);
+        let p = if self.registered_in(k as usize) {
+            drop(st);
+            self.defer(cx)
+        } else {
+            self.settle(cx, idx, st)
+        };
         if let Some(t) = ticket {
             self.shards.leave_queue(t);
         }

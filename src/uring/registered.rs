@@ -6,15 +6,21 @@
 //! (`fput`): atomic updates of one counter, which bounce between CPUs when
 //! several threads work on one file (10% of CPU for 4 KiB page-cache reads
 //! from two CPUs, `docs/benchmarks.md`). A registered file is named by its
-//! index in the ring's file table instead.
+//! index in the ring's file table instead. And because the table entry holds
+//! the kernel's own reference to the file, its futures may leave their
+//! operations queued for a later drive: they queue on their first poll and
+//! submit on their second, one `io_uring_enter` for the executor's whole
+//! batch (a plain descriptor's future must submit in its first poll; see
+//! "Descriptors" in `backend/uring.rs`).
 //!
 //! A table entry holds the kernel's own reference to the file; what must not
 //! happen is an operation naming an entry after it was cleared and given to
-//! another file. Entries are cleared when the `RegisteredFile` drops, after
-//! every future or stream borrowing it is dropped or leaked. Their operations
-//! were submitted in their owners' polls, when the kernel resolved the entry
-//! (the ring never forces `IOSQE_ASYNC`), and none is submitted again after
-//! its owner is gone (see "Descriptors" in `backend/uring.rs`).
+//! another file. Entries are cleared when the `RegisteredFile` drops (after
+//! every future or stream borrowing it is dropped or leaked) and no queued
+//! operation names them: the others were resolved when submitted (the ring
+//! never forces `IOSQE_ASYNC`), and none is submitted again after its owner
+//! is gone (see "Descriptors" in `backend/uring.rs`). A leaked queued
+//! operation keeps its entry, and so its file, until it is submitted.
 
 use crate::uring::fork;
 use crate::uring::many::ReadMany;

@@ -112,9 +112,10 @@ impl RingShard {
     }
 
     /// Fills free slot `idx` (just taken, under the state lock `st`) and
-    /// queues it. io_uring: the caller then drives (`drive_locked`) before it
-    /// releases the lock, and stores a waker only if its operation is not
-    /// done then. Threads: the slot keeps `waker`, and a worker is woken.
+    /// queues it. io_uring: unless `spec` names a registered-file entry, the
+    /// caller then drives (`drive_locked`) before it releases the lock; it
+    /// stores a waker only if its operation is not done then. Threads: the
+    /// slot keeps `waker`, and a worker is woken.
     #[inline]
     pub(crate) fn queue(&self, st: &mut SlotTable, idx: u32, spec: Spec, buf: Option<PooledBuffer>, waker: &Waker) {
         match &self.driver {
@@ -154,7 +155,13 @@ impl RingShard {
     /// The owner of slots `idxs` is gone (see `SlotTable::cancel`).
     pub(crate) fn cancel(&self, idxs: &[u32]) {
         let mut d = Deferred::default();
-        self.core.lock().cancel(idxs, &mut d);
+        let mut st = self.core.lock();
+        st.cancel(idxs, &mut d);
+        if let Driver::Uring(u) = &self.driver {
+            // A queued slot just left: its file table entry may be free to go.
+            uring::clear_orphans(u, &mut st);
+        }
+        drop(st);
         d.run();
     }
 

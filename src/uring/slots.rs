@@ -124,9 +124,12 @@ pub(crate) struct Spec {
 pub(crate) enum Stage {
     Free,
     /// In `SlotTable::pending`, not yet seen by the backend. With io_uring a
-    /// slot is queued only inside its owner's poll, which submits it before
-    /// it releases the state lock; with the thread backend it waits for a
-    /// worker (holding its own duplicate of the descriptor).
+    /// slot that names its file by descriptor number is queued only inside
+    /// its owner's poll, which submits it before it releases the state lock;
+    /// one that names a registered-file entry may wait for a later drive (the
+    /// entry stays set while it waits: see `file_pins`). With the thread
+    /// backend it waits for a worker (holding its own duplicate of the
+    /// descriptor).
     Queued,
     /// Handed to the kernel (io_uring) or to a worker thread.
     Submitted,
@@ -210,6 +213,15 @@ pub(crate) struct SlotTable {
     /// Free entries of the shard's registered file table (io_uring; empty if
     /// the kernel has no sparse file tables).
     pub(crate) files_free: Vec<u32>,
+    /// Per registered-file entry: how many queued slots name it. An entry
+    /// is cleared only at zero, so an operation submitted later (by another
+    /// driver: its owner may be leaked) still reaches the same file.
+    file_pins: Vec<u32>,
+    /// Entries whose owner is gone, to clear once no queued slot names them.
+    files_orphaned: Vec<u32>,
+    /// Orphaned entries no queued slot names any more: the backend clears
+    /// them (`take_clearable`).
+    files_clearable: Vec<u32>,
     /// io_uring: operations handed to the kernel whose completions have not
     /// been reaped yet.
     pub(crate) in_flight: usize,
@@ -231,6 +243,9 @@ impl SlotTable {
             waiters,
             arena_free: arena.map_or(Vec::new(), |a| (0..a.len() as u16).rev().collect()),
             files_free: (0..files).rev().collect(),
+            file_pins: vec![0; files as usize],
+            files_orphaned: Vec::new(),
+            files_clearable: Vec::new(),
             in_flight: 0,
             thread_idle: false,
             idle_workers: 0,
@@ -314,6 +329,9 @@ impl SlotTable {
         debug_assert!((idx as usize) < self.slots.len());
         let slot = &mut self.slots[idx as usize];
         debug_assert!(slot.stage == Stage::Free && slot.buf.is_none() && slot.waker.is_none() && !slot.cancelled);
+        if let Some(i) = spec.file {
+            self.file_pins[i as usize] += 1;
+        }
         slot.spec = spec;
         slot.buf = buf;
         if let Some(w) = waker {
@@ -321,6 +339,38 @@ impl SlotTable {
         }
         slot.stage = Stage::Queued;
         self.pending.push_back(idx);
+    }
+
+    /// Slot `idx` leaves `Queued`: its registered-file entry, if any, loses
+    /// a pin (see `file_pins`).
+    fn unpin(&mut self, idx: u32) {
+        let Some(i) = self.slots[idx as usize].spec.file else { return };
+        let pins = &mut self.file_pins[i as usize];
+        debug_assert!(*pins > 0);
+        *pins -= 1;
+        if *pins == 0 {
+            if let Some(k) = self.files_orphaned.iter().position(|&e| e == i) {
+                self.files_orphaned.swap_remove(k);
+                self.files_clearable.push(i);
+            }
+        }
+    }
+
+    /// The owner of registered-file entry `i` is gone: true if the caller may
+    /// clear it now; else it is cleared once no queued slot names it (the
+    /// backend finds it in `take_clearable`).
+    pub(crate) fn orphan_file(&mut self, i: u32) -> bool {
+        if self.file_pins[i as usize] == 0 {
+            return true;
+        }
+        self.files_orphaned.push(i);
+        false
+    }
+
+    /// An orphaned registered-file entry that no queued slot names any more,
+    /// for the backend to clear.
+    pub(crate) fn take_clearable(&mut self) -> Option<u32> {
+        self.files_clearable.pop()
     }
 
     /// Resubmit → Queued: slot `idx`'s transfer continues. Only its owner's
@@ -331,6 +381,9 @@ impl SlotTable {
         debug_assert_eq!(slot.stage, Stage::Resubmit);
         slot.stage = Stage::Queued;
         self.pending.push_back(idx);
+        if let Some(i) = slot.spec.file {
+            self.file_pins[i as usize] += 1;
+        }
     }
 
     /// Queued → Submitted: the next queued slot for the backend to run, with
@@ -342,10 +395,13 @@ impl SlotTable {
             debug_assert!((idx as usize) < self.slots.len());
             let slot = &mut self.slots[idx as usize];
             debug_assert_eq!(slot.stage, Stage::Queued);
-            if slot.cancelled {
+            let cancelled = slot.cancelled;
+            self.unpin(idx);
+            if cancelled {
                 self.release(idx, d);
                 continue;
             }
+            let slot = &mut self.slots[idx as usize];
             slot.stage = Stage::Submitted;
             let base = match (slot.spec.fixed, arena, slot.buf.as_mut()) {
                 (Some(i), Some(a), _) => a.ptr(i),
@@ -473,11 +529,8 @@ impl SlotTable {
             debug_assert!((idx as usize) < self.slots.len());
             let slot = &mut self.slots[idx as usize];
             match slot.stage {
-                // The thread backend's worker frees it without running it
-                // (io_uring never leaves a slot queued past its owner's poll,
-                // but if a panic in a submission did, the next submission
-                // would free it unsubmitted).
-                Stage::Queued => slot.cancelled = true,
+                // Nobody has seen it: out of the queue, and freed.
+                Stage::Queued => self.dequeue(idx, d),
                 // A submission holds the state lock from taking the SQE off
                 // the queue until the kernel has consumed it, so the kernel
                 // already holds its own reference to the file.
@@ -488,13 +541,22 @@ impl SlotTable {
         }
     }
 
+    /// Queued → Free: slot `idx` leaves the queue unseen by the backend.
+    fn dequeue(&mut self, idx: u32, d: &mut Deferred) {
+        if let Some(k) = self.pending.iter().position(|&e| e == idx) {
+            self.pending.remove(k);
+        }
+        self.unpin(idx);
+        self.release(idx, d);
+    }
+
     /// Every `Ring` handle is gone (so no future or stream is alive: they
     /// borrow one; any left were leaked). Marks the table closing and every
     /// slot in use cancelled, and frees those the backend no longer touches
-    /// (done, or waiting for a resubmission that will not come). Slots the
-    /// kernel or a worker holds, or queued for a worker, are freed when the
-    /// backend is done with them. Returns the slots in the kernel (io_uring:
-    /// the caller asks the kernel to cancel them).
+    /// (queued, done, or waiting for a resubmission that will not come).
+    /// Slots the kernel or a worker holds are freed when the backend is done
+    /// with them. Returns the slots in the kernel (io_uring: the caller asks
+    /// the kernel to cancel them).
     pub(crate) fn close(&mut self, d: &mut Deferred) -> Vec<u32> {
         self.closing = true;
         let mut in_kernel = Vec::new();
@@ -503,7 +565,7 @@ impl SlotTable {
             match slot.stage {
                 Stage::Free => {}
                 Stage::Done | Stage::Resubmit => self.release(idx, d),
-                Stage::Queued => slot.cancelled = true,
+                Stage::Queued => self.dequeue(idx, d),
                 Stage::Submitted => {
                     slot.cancelled = true;
                     in_kernel.push(idx);

@@ -41,15 +41,22 @@
 //! which would resolve it later, on an io-wq worker). So the one hazard is an
 //! SQE that waits in the queue while its owner may be gone: a future can be
 //! leaked (`mem::forget`) without its `Drop` running, its borrow of the file
-//! ends, the file closes and another one gets its number. Hence the rule every
-//! operation kind follows, with no per-operation cost but its own
-//! `io_uring_enter`: **a slot is queued and submitted inside one poll of its
-//! owner, under one hold of the state lock**, so the queue is empty whenever
-//! the lock is free and no driver ever submits another owner's operation. A
-//! transfer that must continue (`EINTR`, `EAGAIN`, a short write, the next
-//! chunk) waits in `Stage::Resubmit` for its owner's next poll, and a leaked
-//! owner's never continues. A registered file's entry is cleared only after
-//! its owner is gone, so it too is never resolved after that.
+//! ends, the file closes and another one gets its number. Hence the rules
+//! every operation kind follows:
+//!
+//! * **An operation that names its file by descriptor number is queued and
+//!   submitted inside one poll of its owner, under one hold of the state
+//!   lock**, so no driver ever submits another owner's descriptor number. It
+//!   costs one `io_uring_enter` per such future.
+//! * **An operation that names a registered-file entry may wait in the queue**
+//!   for a later drive (by anyone), so futures on a `RegisteredFile` batch
+//!   their submissions as before: the entry holds the kernel's own reference
+//!   to the file, and it is cleared only when its owner is gone *and* no
+//!   queued slot names it (`SlotTable::file_pins`), so a leaked operation
+//!   submitted later still reaches the file it was meant for.
+//! * A transfer that must continue (`EINTR`, `EAGAIN`, a short write, the
+//!   next chunk) waits in `Stage::Resubmit` for its owner's next poll, and a
+//!   leaked owner's never continues.
 //!
 //! # The completion thread
 //!
@@ -151,13 +158,13 @@ pub(crate) fn open(pool: &BufferPool, entries: usize, fixed: Option<(usize, usiz
 
 /// Drives the ring; the caller holds the state lock. Submits every queued
 /// operation with one `io_uring_enter` (more only if the SQ fills up), and
-/// reaps the CQ. Only an owner's poll queues, so only the owners of what is
-/// queued call this with a non-empty queue (see "Descriptors" above); anyone
-/// may call it to reap. Wakers to run and buffers to drop go to `d`, for
+/// reaps the CQ. What is queued is the caller's own, or names a pinned
+/// registered-file entry (see "Descriptors" above), so anyone may call it. Wakers to run and buffers to drop go to `d`, for
 /// after the lock is released.
 pub(crate) fn drive_locked(core: &Core, u: &Uring, st: &mut SlotTable, d: &mut Deferred) {
     submit_queued(core, u, st, d);
     debug_assert!(st.pending_is_empty());
+    clear_orphans(u, st);
     reap(core, u, st, d);
     if st.in_flight > 0 && st.thread_idle {
         stats::add(&core.stats.wakeups, 1);
@@ -174,10 +181,10 @@ pub(crate) fn drive_locked(core: &Core, u: &Uring, st: &mut SlotTable, d: &mut D
 /// The entry holds the kernel's own reference to the file, so closing `fd`
 /// does not invalidate it; the hazard is the index: once the entry is
 /// cleared and handed to another file, an operation still naming it would
-/// reach that file. So the caller clears it ([`unregister_file`]) only once
-/// its owner is gone (dropped or leaked): every operation naming it was
-/// resolved when its owner's poll submitted it, and none is submitted again
-/// ("Descriptors" above).
+/// reach that file. So it is cleared ([`unregister_file`]) only once its
+/// owner is gone (dropped or leaked) and no queued slot names it: every
+/// other operation naming it was resolved when it was submitted, and none is
+/// submitted again ("Descriptors" above).
 pub(crate) fn register_file(u: &Uring, st: &mut SlotTable, fd: RawFd) -> Option<u32> {
     let i = st.files_free.pop()?;
     match u.ring.submitter().register_files_update(i, &[fd]) {
@@ -189,10 +196,24 @@ pub(crate) fn register_file(u: &Uring, st: &mut SlotTable, fd: RawFd) -> Option<
     }
 }
 
-/// Clears entry `i` of the shard's file table and frees it (see
-/// [`register_file`]).
+/// The owner of entry `i` of the shard's file table is gone: clears and
+/// frees it now, or once no queued slot names it (see [`register_file`]).
 pub(crate) fn unregister_file(core: &Core, u: &Uring, i: u32) {
     let mut st = core.lock();
+    if st.orphan_file(i) {
+        clear_file(u, &mut st, i);
+    }
+}
+
+/// Clears the orphaned file table entries no queued slot names any more.
+/// Caller holds the state lock.
+pub(crate) fn clear_orphans(u: &Uring, st: &mut SlotTable) {
+    while let Some(i) = st.take_clearable() {
+        clear_file(u, st, i);
+    }
+}
+
+fn clear_file(u: &Uring, st: &mut SlotTable, i: u32) {
     // -1 clears the entry. If even that fails the entry stays taken (its
     // file stays open in the kernel until the ring closes): it is never
     // handed out again.
@@ -282,9 +303,10 @@ fn submit_queued(core: &Core, u: &Uring, st: &mut SlotTable, d: &mut Deferred) {
         // arena buffer), freed only after its CQE is reaped (a dropped future
         // only marks it cancelled, under this lock, so after the kernel has
         // consumed the SQE: the final `submit_all` below runs before the lock
-        // is released). It names its file by a descriptor (or table entry)
-        // that the owner's borrow keeps open: the owner queued it in the poll
-        // we run in, under this hold of the lock ("Descriptors" above).
+        // is released). It names its file by a descriptor that the owner's
+        // borrow keeps open (the owner queued it in the poll we run in, under
+        // this hold of the lock), or by a registered-file entry that stays
+        // set while a queued slot names it ("Descriptors" above).
         while unsafe { sq.push(&e) }.is_err() {
             // The SQ is full: publish it, hand it to the kernel, and look at
             // its head again.
