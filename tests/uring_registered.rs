@@ -152,3 +152,64 @@ fn dropping_operations_in_flight_then_the_handle() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A registered file's futures batch their submissions: each queues on its
+/// first poll and one `io_uring_enter` submits them all.
+#[test]
+fn registered_futures_batch() {
+    let dir = scratch("reg-batch");
+    let pool = BufferPool::new();
+    let file = make_file(&dir.join("f"), 1 << 20);
+    let ring = Ring::builder(&pool).entries(64).shards(1).build().unwrap();
+    if !tables(&ring) {
+        eprintln!("no registered file tables here: nothing to test");
+        return;
+    }
+    let reg = ring.register(&file).unwrap();
+    let s0 = ring.stats();
+    futures::executor::block_on(async {
+        let futs = (0..32u64).map(|i| reg.read_at(i * 4096, 4096));
+        for (i, b) in futures::future::join_all(futs).await.into_iter().enumerate() {
+            assert_eq!(b.unwrap()[0], pattern(i as u64 * 4096));
+        }
+    });
+    let s1 = ring.stats();
+    let (ops, submits) = (s1.ops - s0.ops, s1.submit_calls - s0.submit_calls);
+    assert_eq!(ops, 32);
+    assert!(submits * 4 <= ops, "{submits} submits for {ops} registered reads: {s1:?}");
+}
+
+/// Dropping a registered file's queued operation (never submitted) and then
+/// the file clears its table entry at once: the kernel holds no reference to
+/// the file after that (a pipe's reader sees end of file).
+#[test]
+fn dropping_a_queued_operation_and_its_file_releases_the_file() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let pool = BufferPool::new();
+    let ring = Ring::builder(&pool).entries(8).shards(1).build().unwrap();
+    if !tables(&ring) {
+        eprintln!("no registered file tables here: nothing to test");
+        return;
+    }
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    let (mut rd, wr) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+    let reg = ring.register(&wr).unwrap();
+    assert!(reg.is_registered());
+    let mut buf = pool.get(3);
+    buf.copy_from_slice(b"abc");
+    let mut f = reg.write_at(0, buf);
+    let w = noop_waker();
+    let _ = Pin::new(&mut f).poll(&mut Context::from_waker(&w));
+    drop(f);
+    drop(reg);
+    drop(wr);
+    let mut got = [0u8; 8];
+    match rd.read(&mut got) {
+        Ok(n) => assert_eq!(&got[..n], b"", "the dropped write reached the pipe"),
+        Err(e) => panic!("the pipe's write end is still open in the kernel ({e}; fd {})", rd.as_raw_fd()),
+    }
+}

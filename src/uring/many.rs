@@ -1,16 +1,16 @@
 //! [`ReadMany`]: one task keeps many reads of one file in flight and takes
 //! their results as a stream.
 //!
-//! With [`Ring::read_at`] each read is a future, and every read costs a poll,
+//! With [`Ring::read_at`](crate::uring::Ring::read_at) each read is a future, and every read costs a poll,
 //! a trip through its slot's lock and an `io_uring_enter` of its own (it
-//! submits in its first poll: see "Descriptors" in `ring.rs`); at 4 KiB
+//! submits in its first poll: see "Descriptors" in `backend/uring.rs`); at 4 KiB
 //! page-cache reads that costs as much as the ring's own work. `ReadMany`
 //! holds the slots itself:
 //!
 //! * a `poll_next` that has no result left to hand out queues one read for
 //!   each result handed out since, under one lock, and submits them with one
 //!   `io_uring_enter` before the lock is released (the stream may be leaked
-//!   after any poll: see "Descriptors" in `ring.rs`);
+//!   after any poll: see "Descriptors" in `backend/uring.rs`);
 //! * when it has no result left to hand out, it reaps the ring, takes every
 //!   finished result under the same lock, and hands them out one per
 //!   `poll_next`, with no lock and no wake-up;
@@ -20,12 +20,13 @@
 //! Each read is an ordinary operation in a slot of the ring: the same
 //! backpressure (at most `entries` in flight; a stream that finds no free
 //! slot and has nothing in flight waits in the ring's FIFO queue), batching,
-//! retries and cancellation (`Shared::cancel`) as the futures.
+//! retries and cancellation (`SlotTable::cancel`) as the futures.
 
+use crate::uring::fork;
 use crate::uring::op::read_buffer;
-use crate::uring::ring;
-use crate::uring::state::{Kind, Shared, Spec, Stage};
-use crate::uring::{fork, sys, Backend, Counters, Ring};
+use crate::uring::shard::Shards;
+use crate::uring::slots::{Deferred, Kind, Spec, Stage};
+use crate::uring::stats;
 use crate::PooledBuffer;
 use futures_core::Stream;
 use std::collections::VecDeque;
@@ -63,7 +64,7 @@ struct Start {
     owned: Option<OwnedFd>,
 }
 
-/// The stream of [`Ring::read_many`].
+/// The stream of [`Ring::read_many`](crate::uring::Ring::read_many).
 ///
 /// One item per requested read: its offset, and its buffer (whose `len()` is
 /// the bytes read, short only at end of file) or its error. Items come in
@@ -75,7 +76,8 @@ struct Start {
 /// buffers come back to the pool when the kernel is done with them.
 #[must_use = "streams do nothing unless polled"]
 pub struct ReadMany<'a, I> {
-    ring: &'a Ring,
+    /// Borrowed from the caller's `Ring`, which outlives the stream.
+    shards: &'a Shards,
     fd: RawFd,
     /// Fused: once it ends, the stream ends (after its reads in flight).
     reads: Fuse<I>,
@@ -93,7 +95,7 @@ pub struct ReadMany<'a, I> {
     ticket: Option<u64>,
     /// Per shard: our file's entry in its registered file table. The stream
     /// borrows the file for its whole life, so the entry cannot outlive the
-    /// descriptor (`ring::register_file`); it is cleared on drop.
+    /// descriptor (`uring::register_file`); it is cleared on drop.
     files: Vec<Reg>,
     /// The entries in `files` are ours to clear (not a `RegisteredFile`'s).
     own_files: bool,
@@ -109,11 +111,11 @@ pub struct ReadMany<'a, I> {
 }
 
 impl<'a, I: Iterator> ReadMany<'a, I> {
-    pub(crate) fn new(ring: &'a Ring, fd: RawFd, reads: I, depth: usize) -> Self {
+    pub(crate) fn new(shards: &'a Shards, fd: RawFd, reads: I, depth: usize) -> Self {
         debug_assert!(depth > 0);
         let cap = depth.min(1024);
         ReadMany {
-            ring,
+            shards,
             fd,
             reads: reads.fuse(),
             depth,
@@ -150,11 +152,11 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
     /// Queues reads until `depth` are held or ready (or the reads run out, or
     /// no slot is free).
     fn fill(&mut self, cx: &mut Context<'_>) {
-        let h = &*self.ring.handle;
+        let shards = self.shards;
         // Room: `depth` counts reads in slots and results not handed out;
         // never more than the ring could take; one at a time while starved.
         let mut room = self.depth.saturating_sub(self.held.len() + self.ready.len());
-        room = room.min(h.entries.saturating_sub(self.held.len()));
+        room = room.min(shards.entries.saturating_sub(self.held.len()));
         if self.starved {
             room = room.min(1);
         }
@@ -163,7 +165,7 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         let mut failed = 0;
         while self.starts.len() + failed < room {
             let Some((offset, len)) = self.waiting.pop_front().or_else(|| self.reads.next()) else { break };
-            let buf = match h.pool.try_get(len) {
+            let buf = match shards.pool.try_get(len) {
                 Ok(b) => b,
                 Err(e) => {
                     self.ready.push_back((offset, Err(e.into())));
@@ -173,16 +175,13 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
             };
             // The thread backend's worker may run the call after we are gone:
             // it gets its own descriptor.
-            let owned = match h.backend {
-                Backend::Threads => match sys::dup(self.fd) {
-                    Ok(fd) => Some(fd),
-                    Err(e) => {
-                        self.ready.push_back((offset, Err(e)));
-                        failed += 1;
-                        continue;
-                    }
-                },
-                Backend::IoUring => None,
+            let owned = match shards.get(0).own_fd(self.fd) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    self.ready.push_back((offset, Err(e)));
+                    failed += 1;
+                    continue;
+                }
             };
             self.starts.push(Start { offset, len, buf: Some(buf), owned });
         }
@@ -194,14 +193,13 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
             // No free slot anywhere and nothing of ours in flight to free
             // one: wait in the ring's queue. Register first, then look once
             // more: a slot freed after that look finds us registered.
-            let shared = &h.shards[0];
-            Counters::add(&shared.counters.slot_waits, u64::from(self.ticket.is_none()));
-            self.ticket = Some(h.group.register(self.ticket, cx.waker()));
+            stats::add(&shards.get(0).core.stats.slot_waits, u64::from(self.ticket.is_none()));
+            self.ticket = Some(shards.waiters.register(self.ticket, cx.waker()));
             queued += self.queue_from(queued, cx.waker());
         }
         if queued > 0 {
             if let Some(t) = self.ticket.take() {
-                h.leave_queue(t);
+                shards.leave_queue(t);
             }
         }
         self.starved = queued < self.starts.len();
@@ -212,41 +210,35 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
         self.starts.clear();
     }
 
-    /// Queues `starts[from..]` into free slots, the home shard's first: how
-    /// many it queued.
+    /// Queues `starts[from..]` into free slots, the calling thread's shard's
+    /// first, and submits them: how many it queued.
     fn queue_from(&mut self, from: usize, waker: &Waker) -> usize {
-        let h = &*self.ring.handle;
-        let n = h.shards.len();
-        let home = h.home();
+        let shards = self.shards;
+        let n = shards.len();
+        let local = shards.local_index();
         let mut next = from;
         for i in 0..n {
             if next == self.starts.len() {
                 break;
             }
-            let k = if i == 0 { home } else { (home + i) % n };
-            let shared: &Shared = &h.shards[k];
-            let mut st = shared.state.lock();
-            if st.free.is_empty() {
+            let k = (local + i) % n;
+            let shard = shards.get(k);
+            let mut st = shard.core.lock();
+            if !st.has_free() {
                 continue;
             }
-            let file = match h.backend {
-                Backend::IoUring => {
-                    if self.files.len() < n {
-                        self.files.resize(n, Reg::Untried);
-                    }
-                    if let Reg::Untried = self.files[k] {
-                        self.files[k] = ring::register_file(shared, &mut st, self.fd).map_or(Reg::Plain, Reg::Fixed);
-                    }
-                    match self.files[k] {
-                        Reg::Fixed(i) => Some(i),
-                        Reg::Untried | Reg::Plain => None,
-                    }
-                }
-                Backend::Threads => None,
+            if self.files.len() < n {
+                self.files.resize(n, Reg::Untried);
+            }
+            if let Reg::Untried = self.files[k] {
+                self.files[k] = shard.register_file(&mut st, self.fd).map_or(Reg::Plain, Reg::Fixed);
+            }
+            let file = match self.files[k] {
+                Reg::Fixed(i) => Some(i),
+                Reg::Untried | Reg::Plain => None,
             };
-            let before = next;
             while next < self.starts.len() {
-                let Some(idx) = st.free.pop() else { break };
+                let Some(idx) = st.take_free() else { break };
                 let s = &mut self.starts[next];
                 let spec = Spec {
                     kind: Kind::Read,
@@ -258,20 +250,16 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
                     fixed: None,
                     file,
                 };
-                shared.queue(&mut st, idx, spec, s.buf.take(), waker);
+                shard.queue(&mut st, idx, spec, s.buf.take(), waker);
                 self.held.push_back(Held { shard: k as u32, idx, offset: s.offset });
                 next += 1;
             }
-            if next > before && h.backend == Backend::IoUring {
-                // Submit before the lock is released: the stream may be
-                // leaked after this poll ("Descriptors" in `ring.rs`).
-                let mut trash = Vec::new();
-                let mut wake = Vec::new();
-                ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
-                drop(st);
-                wake.into_iter().for_each(Waker::wake);
-                drop(trash);
-            }
+            // Submit before the lock is released: the stream may be leaked
+            // after this poll ("Descriptors" in `backend/uring.rs`).
+            let mut d = Deferred::default();
+            shard.drive_locked(&mut st, &mut d);
+            drop(st);
+            d.run();
         }
         next - from
     }
@@ -296,31 +284,28 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
 
     /// `harvest` for the reads we hold in shard `k`, under its lock.
     fn harvest_shard(&mut self, k: u32, cx: &mut Context<'_>) {
-        let shared: &Shared = &self.ring.handle.shards[k as usize];
-        let mut trash: Vec<PooledBuffer> = Vec::new();
-        let mut wake: Vec<Waker> = Vec::new();
-        let mut st = shared.state.lock();
-        if shared.backend == Backend::IoUring {
-            loop {
-                let mut undone = false;
-                for x in self.held.iter().filter(|x| x.shard == k) {
-                    match st.slots[x.idx as usize].stage {
-                        Stage::Done => {}
-                        Stage::Resubmit => {
-                            st.resubmit(x.idx);
-                            undone = true;
-                        }
-                        _ => undone = true,
+        let shard = self.shards.get(k as usize);
+        let mut d = Deferred::default();
+        let mut st = shard.core.lock();
+        loop {
+            let mut undone = false;
+            for x in self.held.iter().filter(|x| x.shard == k) {
+                match st.stage(x.idx) {
+                    Stage::Done => {}
+                    Stage::Resubmit => {
+                        st.resubmit(x.idx);
+                        undone = true;
                     }
+                    _ => undone = true,
                 }
-                if !undone {
-                    break;
-                }
-                ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
-                // Transfers that continued inline go round again.
-                if !self.held.iter().any(|x| x.shard == k && st.slots[x.idx as usize].stage == Stage::Resubmit) {
-                    break;
-                }
+            }
+            if !undone {
+                break;
+            }
+            shard.drive_locked(&mut st, &mut d);
+            // Transfers that continued inline go round again.
+            if !self.held.iter().any(|x| x.shard == k && st.stage(x.idx) == Stage::Resubmit) {
+                break;
             }
         }
         let ready = &mut self.ready;
@@ -328,20 +313,19 @@ impl<I: Iterator<Item = (u64, usize)>> ReadMany<'_, I> {
             if x.shard != k {
                 return true;
             }
-            if st.slots[x.idx as usize].stage != Stage::Done {
-                st.slots[x.idx as usize].set_waker(cx.waker());
+            if st.stage(x.idx) != Stage::Done {
+                st.set_waker(x.idx, cx.waker());
                 return true;
             }
             let r = match st.take_done(x.idx) {
                 Some(r) => r,
-                None => st.take_result(x.idx, shared.arena.as_ref(), &mut trash, &mut wake),
+                None => st.take_result(x.idx, shard.core.arena.as_ref(), &mut d),
             };
             ready.push_back((x.offset, r.map(|(n, buf)| read_buffer(buf, n))));
             false
         });
         drop(st);
-        wake.into_iter().for_each(Waker::wake);
-        drop(trash);
+        d.run();
     }
 }
 
@@ -350,7 +334,7 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if fork::forked(this.ring.handle.fork_gen) {
+        if this.shards.forked() {
             // One error, then the end: the reads are the parent's.
             let first = !std::mem::replace(&mut this.fork_reported, true);
             return Poll::Ready(first.then(|| (0, Err(fork::error()))));
@@ -390,30 +374,28 @@ impl<I: Iterator<Item = (u64, usize)> + Unpin> Stream for ReadMany<'_, I> {
 
 impl<I> Drop for ReadMany<'_, I> {
     fn drop(&mut self) {
-        let h = &*self.ring.handle;
-        if fork::forked(h.fork_gen) {
+        let shards = self.shards;
+        if shards.forked() {
             // The parent's ring: leave it alone (see `fork.rs`).
             return;
         }
-        // Per shard, every slot at once: cancelling them one by one would
-        // make each cancellation's drive submit the stream's other queued
-        // reads.
+        // Per shard, every slot at once, under one lock.
         while let Some(k) = self.held.front().map(|x| x.shard) {
             let idxs: Vec<u32> = self.held.iter().filter(|x| x.shard == k).map(|x| x.idx).collect();
             self.held.retain(|x| x.shard != k);
-            h.shards[k as usize].cancel(&idxs);
+            shards.get(k as usize).cancel(&idxs);
         }
         // Every read of ours is now cancelled or done (and never resubmitted):
         // the file table entries can go.
         if self.own_files {
             for (k, r) in self.files.iter().enumerate() {
                 if let Reg::Fixed(i) = *r {
-                    ring::unregister_file(&h.shards[k], i);
+                    shards.get(k).unregister_file(i);
                 }
             }
         }
         if let Some(t) = self.ticket.take() {
-            h.group.forget(t);
+            shards.waiters.forget(t);
         }
     }
 }

@@ -13,28 +13,28 @@
 //! * submitted: marked cancelled; the buffer stays in the slot until the
 //!   kernel (or worker) is done with it, then goes back to the pool. For
 //!   io_uring, a slot is only ever seen `Submitted` under the shard's lock
-//!   once the kernel has consumed its SQE (see `ring.rs`), so by the time the
+//!   once the kernel has consumed its SQE (see `backend/uring.rs`), so by the time the
 //!   drop returns the kernel has taken its own reference to the file;
 //! * done, or waiting to be resubmitted: the result and the buffer are
 //!   dropped at once.
 //!
 //! Leaking it (`mem::forget`) loses its slot and buffer until the ring
 //! closes, and nothing else: the kernel never sees its descriptor after the
-//! poll that submitted it (see "Descriptors" in `ring.rs`; the thread
+//! poll that submitted it (see "Descriptors" in `backend/uring.rs`; the thread
 //! backend's workers use a duplicate).
 
-use crate::uring::state::{Counters, Group, Kind, Shared, Slot, Spec, Stage, State};
-use crate::uring::{fork, ring, sys, Backend, Ring};
+use crate::uring::fork;
+use crate::uring::shard::{RingShard, Shards};
+use crate::uring::slots::{Deferred, Kind, OpResult, SlotTable, Spec, Stage};
+use crate::uring::stats;
 use crate::PooledBuffer;
+use parking_lot::MutexGuard;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{OwnedFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-/// An operation's outcome: the bytes transferred and the buffer, if any.
-type OpResult = io::Result<(usize, Option<PooledBuffer>)>;
+use std::task::{Context, Poll};
 
 /// Where an `Op` is in its life.
 enum Phase {
@@ -47,8 +47,8 @@ enum Phase {
 }
 
 pub(crate) struct Op<'a> {
-    /// Borrowed: the caller's `Ring` (and so the backend) outlives the future.
-    ring: &'a Ring,
+    /// Borrowed from the caller's `Ring`, which outlives the future.
+    shards: &'a Shards,
     kind: Kind,
     fd: RawFd,
     offset: u64,
@@ -59,14 +59,14 @@ pub(crate) struct Op<'a> {
     shard: u32,
     /// Per shard, the file's entry in its registered file table, if the
     /// caller registered it (`RegisteredFile`, which outlives the future).
-    pub(crate) files: &'a [Option<u32>],
+    files: &'a [Option<u32>],
     /// The caller's file is borrowed for as long as the future lives.
     _file: PhantomData<&'a ()>,
 }
 
 impl<'a> Op<'a> {
     pub(crate) fn new(
-        ring: &'a Ring,
+        shards: &'a Shards,
         kind: Kind,
         fd: RawFd,
         offset: u64,
@@ -74,7 +74,7 @@ impl<'a> Op<'a> {
         buf: Option<PooledBuffer>,
     ) -> Self {
         Op {
-            ring,
+            shards,
             kind,
             fd,
             offset,
@@ -87,82 +87,114 @@ impl<'a> Op<'a> {
         }
     }
 
-    /// The shard of the slot held (before that: the first shard, which has
-    /// the backend and pool every shard has).
-    fn shared(&self) -> &'a Shared {
-        &self.ring.handle.shards[self.shard as usize]
+    /// The operation names its file through these registered-file entries
+    /// (one per shard; see `RegisteredFile`).
+    pub(crate) fn with_files(mut self, files: &'a [Option<u32>]) -> Self {
+        self.files = files;
+        self
     }
 
-    fn group(&self) -> &'a Group {
-        &self.ring.handle.group
+    /// The shard of the slot held (before that: the first shard).
+    fn ring_shard(&self) -> &'a RingShard {
+        self.shards.get(self.shard as usize)
+    }
+
+    /// The operation's parameters for a slot in shard `k`.
+    #[inline]
+    fn spec(&self, owned: Option<OwnedFd>, k: usize) -> Spec {
+        Spec {
+            kind: self.kind,
+            fd: self.fd,
+            owned,
+            offset: self.offset,
+            len: self.len,
+            done: 0,
+            fixed: None,
+            file: self.files.get(k).copied().flatten(),
+        }
+    }
+
+    /// The buffer the operation needs before it takes a slot: a new one from
+    /// the pool for a read, the caller's for a write.
+    fn take_buf(&mut self) -> io::Result<Option<PooledBuffer>> {
+        match self.kind {
+            Kind::Read => Ok(Some(self.shards.pool.try_get(self.len).map_err(io::Error::from)?)),
+            Kind::Write | Kind::Fsync => Ok(self.buf.take()),
+        }
+    }
+
+    /// Gives back what `take_buf` took, when no slot was free: a write keeps
+    /// its (caller's) buffer; a read's goes back to the pool.
+    fn put_back(&mut self, buf: Option<PooledBuffer>) {
+        if self.kind == Kind::Write {
+            self.buf = buf;
+        }
     }
 
     /// Takes a free slot: in the calling thread's shard if it has one, else
     /// in the first other shard that does. Returns the shard's index, its
     /// locked state and the slot.
-    fn take_slot(&self) -> Option<(u32, parking_lot::MutexGuard<'a, State>, u32)> {
-        let shards = &self.ring.handle.shards;
-        let home = self.ring.handle.home();
-        (0..shards.len()).map(|i| (home + i) % shards.len()).find_map(|k| {
-            let mut st = shards[k].state.lock();
-            st.free.pop().map(|idx| (k as u32, st, idx))
+    fn take_slot(&self) -> Option<(u32, MutexGuard<'a, SlotTable>, u32)> {
+        let n = self.shards.len();
+        let local = self.shards.local_index();
+        (0..n).map(|i| (local + i) % n).find_map(|k| {
+            let mut st = self.shards.get(k).core.lock();
+            st.take_free().map(|idx| (k as u32, st, idx))
         })
     }
 
-    /// The common case of [`start`](Self::start), for io_uring: not queued for
-    /// a slot, no registered arena, and the home shard has a free slot. Takes
-    /// the buffer, the slot and the lock once each, queues the operation and
-    /// drives the ring (see `settle`); `None` (having changed nothing) sends
-    /// the caller down the general path.
+    /// The common case of [`start`](Self::start): not queued for a slot, and
+    /// the calling thread's shard has a free slot. Takes the buffer, the slot
+    /// and the lock once each, queues the operation and settles it; `None`
+    /// (having changed nothing) sends the caller down the general path,
+    /// which also reports errors.
     #[inline]
     fn start_fast(&mut self, cx: &mut Context<'_>) -> Option<Poll<OpResult>> {
-        let h = &*self.ring.handle;
-        let k = h.home();
-        let shared: &'a Shared = &h.shards[k];
-        if shared.arena.is_some() {
+        let k = self.shards.local_index();
+        let shard = self.shards.get(k);
+        let buf = self.take_buf().ok()?;
+        let Ok(owned) = shard.own_fd(self.fd) else {
+            self.put_back(buf);
             return None;
-        }
-        let buf = match self.kind {
-            Kind::Read => match h.pool.try_get(self.len) {
-                Ok(b) => Some(b),
-                // The general path reports the error.
-                Err(_) => return None,
-            },
-            Kind::Write | Kind::Fsync => self.buf.take(),
         };
-        let mut st = shared.state.lock();
-        let Some(idx) = st.free.pop() else {
+        let mut st = shard.core.lock();
+        let Some(idx) = st.take_free() else {
             drop(st);
-            if self.kind == Kind::Write {
-                self.buf = buf;
-            }
+            self.put_back(buf);
             return None;
         };
-        debug_assert!((idx as usize) < st.slots.len());
-        // A live future borrows the `Ring`, so the shard is not closing and
-        // its completion thread needs no kick (`Shared::kick_locked`).
+        // A live future borrows the `Ring`, so the shard is not closing.
         debug_assert!(!st.closing);
-        let slot: &mut Slot = &mut st.slots[idx as usize];
-        debug_assert!(slot.stage == Stage::Free && slot.waker.is_none() && slot.buf.is_none());
-        debug_assert!(slot.spec.owned.is_none() && slot.spec.fixed.is_none() && !slot.cancelled);
-        slot.spec.kind = self.kind;
-        slot.spec.fd = self.fd;
-        slot.spec.offset = self.offset;
-        slot.spec.len = self.len;
-        slot.spec.done = 0;
-        slot.spec.file = self.files.get(k).copied().flatten();
-        slot.buf = buf;
-        // No waker: see `Shared::queue`.
-        slot.stage = Stage::Queued;
-        st.pending.push_back(idx);
+        shard.queue(&mut st, idx, self.spec(owned, k), buf, cx.waker());
         self.shard = k as u32;
         self.phase = Phase::InSlot(idx);
+        if self.registered_in(k) {
+            drop(st);
+            return Some(self.defer(cx));
+        }
         Some(self.settle(cx, idx, st))
+    }
+
+    /// Whether the operation names its file by an entry of shard `k`'s
+    /// registered file table (io_uring only).
+    #[inline]
+    fn registered_in(&self, k: usize) -> bool {
+        matches!(self.files.get(k), Some(Some(_)))
+    }
+
+    /// Leaves a queued operation that names a registered-file entry for the
+    /// next drive (ours, on the next poll, or anyone's): the executor's other
+    /// ready futures queue theirs meanwhile, and one `io_uring_enter` submits
+    /// them all. Sound for a registered entry only ("Descriptors" in
+    /// `backend/uring.rs`).
+    fn defer(&self, cx: &mut Context<'_>) -> Poll<OpResult> {
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Tries to take a slot and queue the operation.
     fn start(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<OpResult> {
-        if ticket.is_none() && self.ring.handle.backend == Backend::IoUring {
+        if ticket.is_none() {
             if let Some(p) = self.start_fast(cx) {
                 return p;
             }
@@ -170,15 +202,22 @@ impl<'a> Op<'a> {
         self.start_slow(cx, ticket)
     }
 
-    /// [`start`](Self::start) in full: the thread backend, a full home shard,
-    /// the wait queue, a registered arena, errors.
+    /// [`start`](Self::start) in full: every shard's slots, the wait queue,
+    /// errors.
     #[inline(never)]
     fn start_slow(&mut self, cx: &mut Context<'_>, ticket: Option<u64>) -> Poll<OpResult> {
         // Buffer and fd duplicate first, outside the lock (a thread-cache hit
         // for the buffer); if no slot is free they are given back at once,
         // so a waiting future holds no buffer and memory in use stays
         // bounded by `entries`, not by the number of futures.
-        let (owned, buf) = match self.prepare() {
+        let prepared = self.take_buf().and_then(|buf| match self.ring_shard().own_fd(self.fd) {
+            Ok(owned) => Ok((owned, buf)),
+            Err(e) => {
+                self.put_back(buf);
+                Err(e)
+            }
+        });
+        let (owned, buf) = match prepared {
             Ok(x) => x,
             Err(e) => {
                 self.forget_ticket(ticket);
@@ -191,26 +230,27 @@ impl<'a> Op<'a> {
         if taken.is_none() {
             // Every shard is full: queue up, then look once more (a slot
             // freed after that look finds us queued and wakes us).
-            let shared = self.shared();
-            Counters::add(&shared.counters.slot_waits, u64::from(ticket.is_none()));
-            ticket = Some(self.group().register(ticket, cx.waker()));
+            stats::add(&self.ring_shard().core.stats.slot_waits, u64::from(ticket.is_none()));
+            ticket = Some(self.shards.waiters.register(ticket, cx.waker()));
             taken = self.take_slot();
         }
-        let Some((shard, mut st, idx)) = taken else {
-            // A write keeps its (caller's) buffer; a read's goes back.
-            if self.kind == Kind::Write {
-                self.buf = buf;
-            }
+        let Some((k, mut st, idx)) = taken else {
+            self.put_back(buf);
             drop(owned);
             self.phase = Phase::Start { ticket };
             return Poll::Pending;
         };
-        self.shard = shard;
-        self.enqueue(&mut st, cx, idx, owned, buf);
+        self.shard = k;
+        self.ring_shard().queue(&mut st, idx, self.spec(owned, k as usize), buf, cx.waker());
         self.phase = Phase::InSlot(idx);
-        let p = self.settle(cx, idx, st);
+        let p = if self.registered_in(k as usize) {
+            drop(st);
+            self.defer(cx)
+        } else {
+            self.settle(cx, idx, st)
+        };
         if let Some(t) = ticket {
-            self.ring.handle.leave_queue(t);
+            self.shards.leave_queue(t);
         }
         p
     }
@@ -219,53 +259,14 @@ impl<'a> Op<'a> {
     /// wake-up we got and will not use is passed on.
     fn forget_ticket(&self, ticket: Option<u64>) {
         if let Some(t) = ticket {
-            self.group().forget(t);
+            self.shards.waiters.forget(t);
         }
     }
 
-    /// The read buffer, and the thread backend's duplicate of the fd (made
-    /// now, while the caller's borrow keeps the file open).
-    fn prepare(&mut self) -> io::Result<(Option<OwnedFd>, Option<PooledBuffer>)> {
-        let owned = match self.ring.handle.backend {
-            Backend::Threads => Some(sys::dup(self.fd)?),
-            Backend::IoUring => None,
-        };
-        let buf = match self.kind {
-            Kind::Read => Some(self.ring.handle.pool.try_get(self.len).map_err(io::Error::from)?),
-            Kind::Write | Kind::Fsync => self.buf.take(),
-        };
-        Ok((owned, buf))
-    }
-
-    /// Fills free slot `idx` (just taken) and queues it for the backend.
-    fn enqueue(
-        &mut self,
-        st: &mut State,
-        cx: &mut Context<'_>,
-        idx: u32,
-        owned: Option<OwnedFd>,
-        buf: Option<PooledBuffer>,
-    ) {
-        let spec = Spec {
-            kind: self.kind,
-            fd: self.fd,
-            owned,
-            offset: self.offset,
-            len: self.len,
-            done: 0,
-            fixed: None,
-            file: self.files.get(self.shard as usize).copied().flatten(),
-        };
-        self.shared().queue(st, idx, spec, buf, cx.waker());
-    }
-
-    /// Checks slot `idx` for a result; with io_uring, drives the ring first if
-    /// the operation is not done.
+    /// Checks slot `idx` for a result, settling it if it is not done.
     #[inline]
     fn check(&mut self, cx: &mut Context<'_>, idx: u32) -> Poll<OpResult> {
-        let shared = self.shared();
-        let mut st = shared.state.lock();
-        debug_assert!((idx as usize) < st.slots.len());
+        let mut st = self.ring_shard().core.lock();
         // The common case: done, no arena buffer to copy from, nobody waiting
         // for a slot. Take the result and free the slot in place.
         if let Some(res) = st.take_done(idx) {
@@ -277,51 +278,46 @@ impl<'a> Op<'a> {
     }
 
     /// Under the shard's state lock `st`: resubmits slot `idx` if its transfer
-    /// continues, drives the ring (io_uring), and takes the result if it is
-    /// done, else stores the waker. Every queued operation of the shard is
-    /// this future's (see "Descriptors" in `ring.rs`), so the drive submits
-    /// only operations whose owner is polling.
+    /// continues, drives the shard, and takes the result if it is done, else
+    /// stores the waker. With io_uring every queued operation of the shard is
+    /// this future's (see "Descriptors" in `backend/uring.rs`), so the drive
+    /// submits only operations whose owner is polling.
     #[inline(never)]
-    fn settle(&mut self, cx: &mut Context<'_>, idx: u32, mut st: parking_lot::MutexGuard<'a, State>) -> Poll<OpResult> {
-        let shared = self.shared();
-        let mut trash = Vec::new();
-        let mut wake: Vec<Waker> = Vec::new();
-        if shared.backend == Backend::IoUring {
-            loop {
-                if st.slots[idx as usize].stage == Stage::Resubmit {
-                    st.resubmit(idx);
-                }
-                if st.slots[idx as usize].stage != Stage::Done {
-                    ring::drive_locked(shared, &mut st, &mut trash, &mut wake);
-                }
-                // A transfer that continues (inline) goes round again.
-                if st.slots[idx as usize].stage != Stage::Resubmit {
-                    break;
-                }
+    fn settle(&mut self, cx: &mut Context<'_>, idx: u32, mut st: MutexGuard<'a, SlotTable>) -> Poll<OpResult> {
+        let shard = self.ring_shard();
+        let mut d = Deferred::default();
+        loop {
+            if st.stage(idx) == Stage::Resubmit {
+                st.resubmit(idx);
+            }
+            if st.stage(idx) != Stage::Done {
+                shard.drive_locked(&mut st, &mut d);
+            }
+            // A transfer that continues inline goes round again.
+            if st.stage(idx) != Stage::Resubmit {
+                break;
             }
         }
-        if st.slots[idx as usize].stage != Stage::Done {
-            st.slots[idx as usize].set_waker(cx.waker());
+        if st.stage(idx) != Stage::Done {
+            st.set_waker(idx, cx.waker());
             drop(st);
-            wake.into_iter().for_each(Waker::wake);
-            drop(trash);
+            d.finish();
             return Poll::Pending;
         }
         let res = match st.take_done(idx) {
             Some(r) => r,
-            None => st.take_result(idx, shared.arena.as_ref(), &mut trash, &mut wake),
+            None => st.take_result(idx, shard.core.arena.as_ref(), &mut d),
         };
         drop(st);
         self.phase = Phase::Finished;
-        wake.into_iter().for_each(Waker::wake);
-        drop(trash);
+        d.finish();
         Poll::Ready(res)
     }
 
     #[inline]
     pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<OpResult> {
         match self.phase {
-            _ if fork::forked(self.ring.handle.fork_gen) => Poll::Ready(Err(fork::error())),
+            _ if self.shards.forked() => Poll::Ready(Err(fork::error())),
             Phase::Start { ticket } => self.start(cx, ticket),
             Phase::InSlot(idx) => self.check(cx, idx),
             Phase::Finished => panic!("bufpool::uring future polled after completion"),
@@ -334,7 +330,7 @@ impl Drop for Op<'_> {
         match self.phase {
             Phase::Finished | Phase::Start { ticket: None } => {}
             // In a child after fork() the ring is the parent's: touch nothing.
-            _ if fork::forked(self.ring.handle.fork_gen) => {}
+            _ if self.shards.forked() => {}
             Phase::Start { ticket } => self.forget_ticket(ticket),
             Phase::InSlot(idx) => self.cancel(idx),
         }
@@ -345,21 +341,21 @@ impl Op<'_> {
     /// The future is dropped holding slot `idx`.
     #[cold]
     fn cancel(&mut self, idx: u32) {
-        self.shared().cancel(&[idx]);
+        self.ring_shard().cancel(&[idx]);
     }
 }
 
-/// The future of [`Ring::read_at`]: resolves to a buffer whose `len()` is the
+/// The future of [`Ring::read_at`](crate::uring::Ring::read_at): resolves to a buffer whose `len()` is the
 /// number of bytes read (short only at end of file).
 #[must_use = "futures do nothing unless polled"]
 pub struct ReadAt<'a>(pub(crate) Op<'a>);
 
-/// The future of [`Ring::write_at`]: resolves to the bytes written (all of
+/// The future of [`Ring::write_at`](crate::uring::Ring::write_at): resolves to the bytes written (all of
 /// them, unless an error stops it) and the buffer, handed back.
 #[must_use = "futures do nothing unless polled"]
 pub struct WriteAt<'a>(pub(crate) Op<'a>);
 
-/// The future of [`Ring::fsync`].
+/// The future of [`Ring::fsync`](crate::uring::Ring::fsync).
 #[must_use = "futures do nothing unless polled"]
 pub struct Fsync<'a>(pub(crate) Op<'a>);
 

@@ -6,20 +6,28 @@
 //! (`fput`): atomic updates of one counter, which bounce between CPUs when
 //! several threads work on one file (10% of CPU for 4 KiB page-cache reads
 //! from two CPUs, `docs/benchmarks.md`). A registered file is named by its
-//! index in the ring's file table instead.
+//! index in the ring's file table instead. And because the table entry holds
+//! the kernel's own reference to the file, its futures may leave their
+//! operations queued for a later drive: they queue on their first poll and
+//! submit on their second, one `io_uring_enter` for the executor's whole
+//! batch (a plain descriptor's future must submit in its first poll; see
+//! "Descriptors" in `backend/uring.rs`).
 //!
 //! A table entry holds the kernel's own reference to the file; what must not
 //! happen is an operation naming an entry after it was cleared and given to
-//! another file. Entries are cleared when the handle drops, which is after
-//! every future or stream borrowing it is dropped or leaked. Their operations
-//! were submitted in their owners' polls, when the kernel resolved the entry
-//! (the ring never forces `IOSQE_ASYNC`), and none is submitted again after
-//! its owner is gone (see "Descriptors" in `ring.rs`).
+//! another file. Entries are cleared when the `RegisteredFile` drops (after
+//! every future or stream borrowing it is dropped or leaked) and no queued
+//! operation names them: the others were resolved when submitted (the ring
+//! never forces `IOSQE_ASYNC`), and none is submitted again after its owner
+//! is gone (see "Descriptors" in `backend/uring.rs`). A leaked queued
+//! operation keeps its entry, and so its file, until it is submitted.
 
+use crate::uring::fork;
 use crate::uring::many::ReadMany;
-use crate::uring::op::Op;
-use crate::uring::state::Kind;
-use crate::uring::{fork, ring, sys, Backend, Fsync, ReadAt, Ring, WriteAt};
+use crate::uring::op::{Fsync, Op, ReadAt, WriteAt};
+use crate::uring::ring::Ring;
+use crate::uring::slots::Kind;
+use crate::uring::sys;
 use crate::PooledBuffer;
 use std::fmt;
 use std::io;
@@ -43,7 +51,7 @@ pub struct RegisteredFile {
 
 impl Ring {
     /// Registers `file` with every shard of the ring (see [`RegisteredFile`]).
-    /// The handle keeps its own duplicate of the descriptor; `file` may be
+    /// The `RegisteredFile` keeps its own duplicate of the descriptor; `file` may be
     /// closed meanwhile.
     ///
     /// ```
@@ -56,28 +64,19 @@ impl Ring {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn register<F: AsFd>(&self, file: &F) -> io::Result<RegisteredFile> {
-        if fork::forked(self.handle.fork_gen) {
+        if self.shards.forked() {
             return Err(fork::error());
         }
         let fd = sys::dup(file.as_fd().as_raw_fd())?;
-        let entries = match self.handle.backend {
-            Backend::IoUring => self
-                .handle
-                .shards
-                .iter()
-                .map(|shared| ring::register_file(shared, &mut shared.state.lock(), fd.as_raw_fd()))
-                .collect(),
-            Backend::Threads => Vec::new(),
-        };
+        let entries =
+            self.shards.iter().map(|shard| shard.register_file(&mut shard.core.lock(), fd.as_raw_fd())).collect();
         Ok(RegisteredFile { ring: self.clone(), fd, entries })
     }
 }
 
 impl RegisteredFile {
     fn op(&self, kind: Kind, offset: u64, len: usize, buf: Option<PooledBuffer>) -> Op<'_> {
-        let mut op = Op::new(&self.ring, kind, self.fd.as_raw_fd(), offset, len, buf);
-        op.files = &self.entries;
-        op
+        Op::new(&self.ring.shards, kind, self.fd.as_raw_fd(), offset, len, buf).with_files(&self.entries)
     }
 
     /// [`Ring::read_at`] on this file.
@@ -106,7 +105,7 @@ impl RegisteredFile {
 
     /// True if every shard of the ring has the file in its table.
     pub fn is_registered(&self) -> bool {
-        !self.entries.is_empty() && self.entries.iter().all(Option::is_some)
+        self.entries.iter().all(Option::is_some)
     }
 
     /// The ring it is registered with.
@@ -120,14 +119,14 @@ impl Drop for RegisteredFile {
         // Every future and stream borrowing us is gone (dropped or leaked):
         // their operations are done, cancelled, or submitted (the kernel
         // resolved the entry then); none is ever submitted again
-        // ("Descriptors" in `ring.rs`). In a forked child the table is the
+        // ("Descriptors" in `backend/uring.rs`). In a forked child the table is the
         // parent's: leave it alone.
-        if fork::forked(self.ring.handle.fork_gen) {
+        if self.ring.shards.forked() {
             return;
         }
         for (k, e) in self.entries.iter().enumerate() {
             if let Some(i) = *e {
-                ring::unregister_file(&self.ring.handle.shards[k], i);
+                self.ring.shards.get(k).unregister_file(i);
             }
         }
     }
