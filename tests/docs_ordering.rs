@@ -73,7 +73,8 @@ fn atomics_in_source(root: &Path) -> BTreeSet<String> {
                 continue;
             }
             let Some(s) = &item else { continue };
-            let field = t.trim_start_matches("pub(crate) ").trim_start_matches("pub(super) ").trim_start_matches("pub ");
+            let field =
+                t.trim_start_matches("pub(crate) ").trim_start_matches("pub(super) ").trim_start_matches("pub ");
             if let Some((name, ty)) = field.split_once(':') {
                 let name = name.trim();
                 let macro_field = field.starts_with("$(") || name.starts_with('$');

@@ -69,7 +69,7 @@ fn ring_qd(ring: &Ring, file: &File, qd: usize, bs: usize, size: u64, deadline: 
                 // Sequential: worker `w` reads blocks w, w + qd, w + 2 qd, ...
                 let mut pos = (w * bs) as u64 % size;
                 let mut n = 0u64;
-                while !n.is_multiple_of(64) || Instant::now() < deadline {
+                while n % 64 != 0 || Instant::now() < deadline {
                     let off = if seq {
                         let o = pos;
                         pos = (pos + (qd * bs) as u64) % size;
@@ -104,7 +104,7 @@ async fn many_task(ring: &Ring, file: &File, qd: usize, seed: u64, deadline: Ins
         let b = r.unwrap();
         black_box(b[0]);
         n += 1;
-        if n.is_multiple_of(64) && Instant::now() >= deadline {
+        if n % 64 == 0 && Instant::now() >= deadline {
             stop.store(true, Ordering::Relaxed);
         }
     }
@@ -151,7 +151,7 @@ fn ring_tokio(
                 tokio::spawn(async move {
                     let mut rng = Offsets(0x9E3779B97F4A7C15 ^ ((t as u64 + 1) * 0x1234567));
                     let mut n = 0u64;
-                    while !n.is_multiple_of(64) || Instant::now() < deadline {
+                    while n % 64 != 0 || Instant::now() < deadline {
                         let off = rng.next(FILE_SIZE, BS as u64);
                         let b = match &reg {
                             Some(reg) => reg.read_at(off, BS).await,
@@ -239,7 +239,7 @@ fn pread_loop(file: &File, bs: usize, size: u64, deadline: Instant, seq: bool) -
     let mut rng = Offsets(0x9E3779B97F4A7C15);
     let mut pos = 0u64;
     let mut n = 0u64;
-    while !n.is_multiple_of(256) || Instant::now() < deadline {
+    while n % 256 != 0 || Instant::now() < deadline {
         let off = if seq {
             let o = pos;
             pos = (pos + bs as u64) % size;
