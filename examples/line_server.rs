@@ -1,7 +1,6 @@
 //! A small in-memory key-value server speaking a newline-delimited protocol,
-//! built on `BufferPool::lines`: every request line is a `Bytes` slice of a
-//! pooled read buffer, and `SET` stores the key and value as slices of that
-//! same line, so a stored value is never copied.
+//! built on `BufferPool::lines_tokio` (no `compat`): every request line is a
+//! `Bytes`, and `SET` stores the key and value as slices of that same line.
 //!
 //! ```text
 //! SET key value with spaces   -> OK
@@ -20,12 +19,13 @@
 //! It stops by itself after `--seconds` (default 60; 0 means run until
 //! Ctrl-C), and on Ctrl-C.
 //!
-//! A stored value keeps the whole pooled buffer it was read into alive (its
-//! bytes are never copied, so they stay where they landed). That is the point
-//! of zero copy, and fine for a cache whose values turn over; a store of many
-//! small long-lived values would rather copy each one with
-//! `Bytes::copy_from_slice` and let the read buffers go home: that is what
-//! `--copy-values` does, for comparison.
+//! A line shorter than `copy_below` (default 256 bytes) is copied out of the
+//! read buffer, so a store of many small long-lived values pins no read
+//! buffers. A longer line is a zero-copy slice of the pooled buffer it was
+//! read into, and a value stored from it keeps that whole buffer alive: the
+//! point of zero copy, and fine for a cache whose values turn over.
+//! `--copy-values` copies every value with `Bytes::copy_from_slice`, for
+//! comparison.
 //!
 //! Replies to a batch of pipelined requests are gathered in one pooled buffer
 //! (with `BufMut`) and sent with one vectored write; a value of 512 bytes or
@@ -43,7 +43,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// Shards of the key-value map, to keep lock contention down.
 const SHARDS: usize = 64;
@@ -170,7 +169,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
 async fn handle(stream: TcpStream, ctx: &Ctx) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (rd, mut wr) = stream.into_split();
-    let mut lines = ctx.pool.lines(rd.compat());
+    let mut lines = ctx.pool.lines_tokio(rd);
     // Replies: one pooled buffer and one vectored write per batch; large
     // stored values go out by reference, not copied.
     let mut out = Replies::new(&ctx.pool);
@@ -197,8 +196,8 @@ fn execute(line: Bytes, ctx: &Ctx, out: &mut Replies) {
             if key.is_empty() {
                 return out.push(b"ERR SET needs a key\n");
             }
-            // Key and value as slices of the received line: no copy (unless
-            // --copy-values asks for one).
+            // Key and value as slices of the received line (itself a copy
+            // when short, see copy_below); --copy-values copies the value.
             let key = line.slice_ref(key);
             let value = if ctx.copy_values { Bytes::copy_from_slice(value) } else { line.slice_ref(value) };
             ctx.store.shard(&key).write().expect("not poisoned").insert(key, value);
