@@ -107,6 +107,32 @@ fn frames_refuse_an_over_count() {
 }
 
 #[test]
+fn frames_refuse_an_over_count_into_a_partial_frame() {
+    // The first read is honest: a 100-byte frame's length and 10 bytes of
+    // it. The rest is read into a slice shorter than the buffer holding it,
+    // so a count 8 too large would still fit the buffer and take 8 of a
+    // previous user's bytes into the frame.
+    struct HonestThenLiar(bool);
+    impl futures_io::AsyncRead for HonestThenLiar {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if !self.0 {
+                self.0 = true;
+                buf[..4].copy_from_slice(&100u32.to_be_bytes());
+                buf[4..14].fill(b'a');
+                return Poll::Ready(Ok(14));
+            }
+            let n = buf.len();
+            buf.fill(b'b');
+            Poll::Ready(Ok(n + 8))
+        }
+    }
+    let pool = BufferPool::builder().read_size(16).min_buffer_size(16).build().unwrap();
+    leave_a_frame_behind(&pool);
+    let r = block_on(pool.length_delimited(HonestThenLiar(false)).next_frame());
+    assert_invalid(r, "frames, appending");
+}
+
+#[test]
 fn read_refuses_an_over_count() {
     for extra in EXTRAS {
         let pool = pool();
