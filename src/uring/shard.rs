@@ -237,15 +237,13 @@ impl Shards {
         }
     }
 
-    /// The calling thread's shard: threads are numbered in the order they
-    /// first ask, so a runtime's workers spread over the shards.
+    /// The calling thread's shard: by the thread's number
+    /// (`sync::thread_id`, handed out in the order threads first use the
+    /// crate), so a runtime's workers spread over the shards.
     #[inline]
     pub(crate) fn local_index(&self) -> usize {
         use std::cell::Cell;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
-            static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
             /// The last (shard count, shard) this thread computed: a division
             /// costs more than the rest of this function, and a thread almost
             /// always uses rings of one size.
@@ -258,14 +256,7 @@ impl Shards {
                 if last_n == n {
                     return last;
                 }
-                let k = THREAD.with(|t| {
-                    if t.get() == usize::MAX {
-                        // Relaxed: only hands out distinct numbers; publishes
-                        // nothing, pairs with nothing. (Kept below the sentinel.)
-                        t.set(NEXT.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2));
-                    }
-                    t.get() % n
-                });
+                let k = crate::sync::thread_id() as usize % n;
                 LAST.set((n, k));
                 k
             }
