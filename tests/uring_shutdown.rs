@@ -122,6 +122,15 @@ fn leaked_futures_do_not_keep_the_ring_alive() {
             }
             std::mem::forget(r);
         }
+        // A registered file's write, queued for a later drive, then the
+        // registered file itself.
+        let reg = ring.register(&file).unwrap();
+        let mut buf = pool.get(8);
+        buf.fill(2);
+        let mut w = reg.write_at(1 << 20, buf);
+        let _ = poll_once(&mut w);
+        std::mem::forget(w);
+        drop(reg);
         // A stream with reads queued and done.
         let mut s = ring.read_many(&file, (0..8).map(|i| (i * 4096, 4096)), 4).unwrap();
         let w = futures::task::noop_waker();

@@ -301,7 +301,7 @@ impl<'a> Op<'a> {
         if st.stage(idx) != Stage::Done {
             st.set_waker(idx, cx.waker());
             drop(st);
-            d.run();
+            d.finish();
             return Poll::Pending;
         }
         let res = match st.take_done(idx) {
@@ -310,7 +310,7 @@ impl<'a> Op<'a> {
         };
         drop(st);
         self.phase = Phase::Finished;
-        d.run();
+        d.finish();
         Poll::Ready(res)
     }
 

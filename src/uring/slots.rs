@@ -192,9 +192,28 @@ impl Deferred {
     }
 
     /// Runs the wakers and drops the buffers. Call with no lock held.
+    #[inline]
     pub(crate) fn run(&mut self) {
+        if !self.is_empty() {
+            self.run_slow();
+        }
+    }
+
+    #[cold]
+    fn run_slow(&mut self) {
         self.wake.drain(..).for_each(Waker::wake);
         self.trash.clear();
+    }
+
+    /// [`run`](Self::run), then drops `self`: the common case, nothing to
+    /// run and nothing allocated, costs two loads.
+    #[inline(always)]
+    pub(crate) fn finish(mut self) {
+        self.run();
+        if self.wake.capacity() == 0 && self.trash.capacity() == 0 {
+            // Two empty, unallocated vectors: dropping them frees nothing.
+            std::mem::forget(self);
+        }
     }
 }
 
@@ -304,7 +323,7 @@ impl SlotTable {
     /// one only if its operation is not done then). `spec.fixed` is chosen
     /// here: a buffer of `arena`, if one fits and is free (a write's bytes are
     /// copied into it now).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fill(
         &mut self,
         idx: u32,
@@ -314,17 +333,7 @@ impl SlotTable {
         arena: Option<&Arena>,
     ) {
         if let Some(a) = arena {
-            spec.fixed = match spec.kind {
-                Kind::Read | Kind::Write if spec.len <= a.size() && spec.len > 0 => self.arena_free.pop(),
-                _ => None,
-            };
-            if let (Some(i), Kind::Write, Some(b)) = (spec.fixed, spec.kind, buf.as_ref()) {
-                // SAFETY: arena buffer `i` was just taken from the free list
-                // under the state lock, so no operation uses it; it is
-                // `a.size() >= spec.len == b.len()` bytes long; `b` is a
-                // distinct allocation.
-                unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), a.ptr(i), spec.len) };
-            }
+            spec.fixed = self.take_arena_buffer(a, &spec, buf.as_ref());
         }
         debug_assert!((idx as usize) < self.slots.len());
         let slot = &mut self.slots[idx as usize];
@@ -341,8 +350,26 @@ impl SlotTable {
         self.pending.push_back(idx);
     }
 
+    /// An arena buffer for an operation of `spec` if one fits and is free,
+    /// with a write's bytes (`buf`) copied into it.
+    #[cold]
+    fn take_arena_buffer(&mut self, a: &Arena, spec: &Spec, buf: Option<&PooledBuffer>) -> Option<u16> {
+        let i = match spec.kind {
+            Kind::Read | Kind::Write if spec.len <= a.size() && spec.len > 0 => self.arena_free.pop()?,
+            _ => return None,
+        };
+        if let (Kind::Write, Some(b)) = (spec.kind, buf) {
+            // SAFETY: arena buffer `i` was just taken from the free list under
+            // the state lock, so no operation uses it; it is `a.size() >=
+            // spec.len == b.len()` bytes long; `b` is a distinct allocation.
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), a.ptr(i), spec.len) };
+        }
+        Some(i)
+    }
+
     /// Slot `idx` leaves `Queued`: its registered-file entry, if any, loses
     /// a pin (see `file_pins`).
+    #[inline]
     fn unpin(&mut self, idx: u32) {
         let Some(i) = self.slots[idx as usize].spec.file else { return };
         let pins = &mut self.file_pins[i as usize];
@@ -389,6 +416,7 @@ impl SlotTable {
     /// Queued → Submitted: the next queued slot for the backend to run, with
     /// the address its transfer continues at (in its buffer, or its arena
     /// buffer; null for none). Cancelled ones are freed on the way.
+    #[inline]
     pub(crate) fn next_to_submit(&mut self, arena: Option<&Arena>, d: &mut Deferred) -> Option<(u32, *mut u8)> {
         loop {
             let idx = self.pending.pop_front()?;
