@@ -11,6 +11,7 @@
 #             (scripts/idle_rss.py), fresh servers each round, REPS rounds;
 # perf:       perf record (DWARF call graphs) of resp_server during a -P 16
 #             run at -d 64 and at -d 4096, and the top of perf report.
+# RESP_FLAGS adds flags to resp_server (e.g. --workers 2).
 # Medians and ratios are printed at the end and kept, with every raw
 # figure, under $OUT (default target/redis_bench).
 #
@@ -46,7 +47,8 @@ start() {
         --maxclients 10100 --pidfile "$OUT/redis.pid" --logfile "$OUT/redis.log"
     wait_ping "$REDIS_PORT"
     REDIS_PID=$(cat "$OUT/redis.pid")
-    "$BIN" --addr "127.0.0.1:$RESP_PORT" --seconds 3600 --quiet 2>>"$OUT/resp_server.log" &
+    # shellcheck disable=SC2086 # RESP_FLAGS is a list of flags
+    "$BIN" --addr "127.0.0.1:$RESP_PORT" --seconds 3600 --quiet ${RESP_FLAGS:-} 2>>"$OUT/resp_server.log" &
     RESP_PID=$!
     wait_ping "$RESP_PORT"
 }
@@ -62,6 +64,9 @@ bench() { # port P d -> "SET_rps GET_rps"
     redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$N" -c 50 -P "$2" -d "$3" --csv 2>/dev/null |
         awk -F'"' '/^"SET"/ {s=$4} /^"GET"/ {g=$4} END {print s, g}'
 }
+cpu_ticks() { # utime + stime of a process, in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
 
 if [ "$WHAT" = throughput ] || [ "$WHAT" = all ]; then
     : >"$OUT/throughput.txt"
@@ -71,9 +76,15 @@ if [ "$WHAT" = throughput ] || [ "$WHAT" = all ]; then
         for d in 64 4096; do
             for p in 1 16; do
                 for server in redis-server resp_server; do
-                    port=$REDIS_PORT; [ $server = resp_server ] && port=$RESP_PORT
+                    case $server in
+                        redis-server) port=$REDIS_PORT pid=$REDIS_PID ;;
+                        resp_server) port=$RESP_PORT pid=$RESP_PID ;;
+                    esac
+                    t0=$(cpu_ticks "$pid")
                     read -r set get <<<"$(bench "$port" "$p" "$d")"
-                    echo "$rep $server $d $p $set $get" | tee -a "$OUT/throughput.txt"
+                    # server CPU time per request (both tests), in nanoseconds
+                    ns=$(( ($(cpu_ticks "$pid") - t0) * 1000000000 / $(getconf CLK_TCK) / (2 * N) ))
+                    echo "$rep $server $d $p $set $get $ns" | tee -a "$OUT/throughput.txt"
                 done
             done
         done
@@ -126,14 +137,18 @@ def med(xs): return st.median(xs) if xs else float("nan")
 t = os.path.join(out, "throughput.txt")
 if os.path.exists(t) and os.path.getsize(t):
     rows = [l.split() for l in open(t)]
-    print("\n| -d | -P | test | redis-server req/s | resp_server req/s | ratio |")
-    print("|---:|---:|---|---:|---:|---:|")
+    print("\n| -d | -P | test | redis-server req/s | resp_server req/s | ratio of medians | median of per-round ratios | server CPU ns/req, redis / resp |")
+    print("|---:|---:|---|---:|---:|---:|---:|---|")
     for d in ("64", "4096"):
         for p in ("1", "16"):
             for i, test in ((4, "SET"), (5, "GET")):
-                r = med([float(x[i]) for x in rows if x[1] == "redis-server" and x[2] == d and x[3] == p])
-                b = med([float(x[i]) for x in rows if x[1] == "resp_server" and x[2] == d and x[3] == p])
-                print(f"| {d} | {p} | {test} | {r:,.0f} | {b:,.0f} | {b / r:.2f} |")
+                pick = lambda s, col: {x[0]: float(x[col]) for x in rows if x[1] == s and x[2] == d and x[3] == p}
+                r, b = pick("redis-server", i), pick("resp_server", i)
+                rc, bc = pick("redis-server", 6), pick("resp_server", 6)
+                paired = med([b[k] / r[k] for k in r if k in b])
+                print(f"| {d} | {p} | {test} | {med(list(r.values())):,.0f} | {med(list(b.values())):,.0f} "
+                      f"| {med(list(b.values())) / med(list(r.values())):.2f} | {paired:.2f} "
+                      f"| {med(list(rc.values())):,.0f} / {med(list(bc.values())):,.0f} |")
 r = os.path.join(out, "rss.txt")
 if os.path.exists(r) and os.path.getsize(r):
     rows = [l.split() for l in open(r)]

@@ -124,8 +124,8 @@ impl Parser {
         self.args.clear();
         self.declared = None;
         self.next = 0;
-        if self.args.capacity() > 64 {
-            // A huge MSET should not keep its argument table forever.
+        if self.args.capacity() > 8 {
+            // An MSET's argument table is not kept by an idle connection.
             self.args = Vec::new();
         }
     }

@@ -140,10 +140,8 @@ impl Replies {
         }
         let written = write_all_vectored(w, &mut slices).await;
         drop(slices);
-        self.spliced.clear();
-        if self.spliced.capacity() > 64 {
-            self.spliced = Vec::new();
-        }
+        // Freed rather than cleared: an idle connection keeps no table.
+        self.spliced = Vec::new();
         written
     }
 

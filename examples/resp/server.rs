@@ -133,7 +133,7 @@ pub fn run(o: Options) -> io::Result<()> {
             }
         };
         let started = Instant::now();
-        let summary = serve(listener, shared.clone(), stop, !o.quiet).await;
+        let summary = serve(listener, shared.clone(), stop, &o).await;
         let keys = shared.store.len();
         eprintln!(
             "resp_server: {} connections, {} commands in {:.1} s, {keys} keys stored",
@@ -151,14 +151,15 @@ pub struct Summary {
 }
 
 /// Accepts connections until `stop` finishes or Ctrl-C, then returns
-/// (connection tasks end with the runtime). With `progress`, prints a line
-/// a second.
+/// (connection tasks end with the runtime). Unless `options.quiet`, prints
+/// a line a second.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     stop: impl Future<Output = ()>,
-    progress: bool,
+    options: &Options,
 ) -> Summary {
+    let progress = !options.quiet;
     tokio::pin!(stop);
     let open = Arc::new(AtomicU64::new(0));
     let mut connections = 0u64;

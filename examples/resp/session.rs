@@ -85,9 +85,10 @@ impl Input {
     /// The bytes at `range` as a `Bytes` slice, freezing the buffer first.
     fn slice(&mut self, range: Range<usize>) -> Bytes {
         if let Input::Open(_) = self {
-            let Input::Open(b) = std::mem::replace(self, Input::Empty) else { unreachable!() };
-            let cap = b.capacity();
-            *self = Input::Frozen(b.freeze(), cap);
+            if let Input::Open(b) = std::mem::replace(self, Input::Empty) {
+                let cap = b.capacity();
+                *self = Input::Frozen(b.freeze(), cap);
+            }
         }
         match self {
             Input::Frozen(b, _) => b.slice(range),

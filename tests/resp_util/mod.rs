@@ -37,7 +37,8 @@ impl Server {
             rt.block_on(async move {
                 let listener = bind("127.0.0.1:0").await.expect("bind");
                 tx.send(listener.local_addr().expect("addr")).expect("send");
-                serve(listener, s, async move { stopped.await.unwrap_or(()) }, false).await;
+                let quiet = Options { quiet: true, ..o };
+                serve(listener, s, async move { stopped.await.unwrap_or(()) }, &quiet).await;
             });
         });
         let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server started");
