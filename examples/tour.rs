@@ -374,56 +374,66 @@ async fn the_async_layer(pool: &BufferPool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Section 3, framing: lines as slices of pooled buffers, and replies
+/// Section 3, framing: lines as `Bytes` from pooled read buffers (short ones
+/// copied out, so a kept line never pins a 16 KiB buffer), and replies
 /// gathered with `BufMut`.
 fn framing(pool: &BufferPool) -> std::io::Result<()> {
-    println!("\n== 3. Framing: each line is a Bytes slice of a pooled read buffer, kept without a copy");
+    println!(
+        "\n== 3. Framing: lines come out as Bytes; one under {} bytes is copied out so keeping it pins no read buffer",
+        bufpool::framing::DEFAULT_COPY_BELOW
+    );
     const LINES: usize = 100_000;
     let mut input = Vec::new();
     for i in 0..LINES {
         input.extend_from_slice(format!("SET key:{i} value-{i}\n").as_bytes());
     }
-    let t = Instant::now();
-    let (pool_allocs, kept) = allocations(|| {
-        futures::executor::block_on(async {
-            let mut lines = pool.lines(futures::io::Cursor::new(&input[..]));
+    // Reads every line and keeps it, as a store would; returns the lines,
+    // the time, and what the pool then has out for them.
+    let keep_all = |copy_below: usize| -> std::io::Result<(Vec<Bytes>, f64, u64, u64)> {
+        let t = Instant::now();
+        let kept = futures::executor::block_on(async {
+            let mut lines = pool.lines(futures::io::Cursor::new(&input[..])).copy_below(copy_below);
             let mut kept: Vec<Bytes> = Vec::with_capacity(LINES);
             while let Some(line) = lines.next_line().await? {
-                kept.push(line); // a slice: its buffer goes home when the last slice drops
+                kept.push(line);
             }
             Ok::<_, std::io::Error>(kept)
-        })
-    });
-    let kept = kept?;
-    let pool_ms = t.elapsed().as_secs_f64() * 1e3;
+        })?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let s = pool.stats();
+        Ok((kept, ms, s.outstanding_bytes, s.outstanding_buffers))
+    };
+    let (sliced, slice_ms, slice_bytes, slice_bufs) = keep_all(0)?;
+    drop(sliced);
+    let (kept, copy_ms, copy_bytes, copy_bufs) = keep_all(bufpool::framing::DEFAULT_COPY_BELOW)?;
     let t = Instant::now();
-    let (vec_allocs, copies) = allocations(|| {
-        futures::executor::block_on(async {
-            let mut reader = futures::io::BufReader::with_capacity(16 * KIB, futures::io::Cursor::new(&input[..]));
-            let mut line = Vec::new();
-            let mut kept: Vec<Vec<u8>> = Vec::with_capacity(LINES);
-            while reader.read_until(b'\n', &mut line).await? > 0 {
-                line.pop();
-                kept.push(line.clone()); // to keep a line, copy it out of the reader's buffer
-                line.clear();
-            }
-            Ok::<_, std::io::Error>(kept)
-        })
-    });
-    let copies = copies?;
+    let copies = futures::executor::block_on(async {
+        let mut reader = futures::io::BufReader::with_capacity(16 * KIB, futures::io::Cursor::new(&input[..]));
+        let mut line = Vec::new();
+        let mut kept: Vec<Vec<u8>> = Vec::with_capacity(LINES);
+        while reader.read_until(b'\n', &mut line).await? > 0 {
+            line.pop();
+            kept.push(line.clone()); // to keep a line, copy it out of the reader's buffer
+            line.clear();
+        }
+        Ok::<_, std::io::Error>(kept)
+    })?;
     let vec_ms = t.elapsed().as_secs_f64() * 1e3;
     assert_eq!((kept.len(), &kept[7][..]), (copies.len(), &copies[7][..]));
-    let held = pool.stats();
+    let data: usize = copies.iter().map(Vec::len).sum();
     compare(
-        &format!("{LINES} lines ({}) read and kept", human(input.len() as u64)),
-        format!("pool.lines(): {pool_allocs} allocations, {pool_ms:.0} ms"),
+        &format!("{LINES} lines ({} of line data) read and all kept", human(data as u64)),
+        format!("pool.lines(): {copy_ms:.0} ms; pooled memory still out: {} in {copy_bufs} buffers", human(copy_bytes)),
         "read_until",
-        format!("+ a copy to keep each line: {vec_allocs} allocations, {vec_ms:.0} ms"),
+        format!("+ a copy to keep each line: {vec_ms:.0} ms"),
     );
     println!(
-        "  the kept lines pin their read buffers ({} in {} pooled buffers): the trade of zero copy; each goes home with its last line",
-        human(held.outstanding_bytes),
-        held.outstanding_buffers
+        "  with .copy_below(0) every line is a zero-copy slice instead: {slice_ms:.0} ms, but the kept lines pin {} in {slice_bufs} pooled buffers",
+        human(slice_bytes)
+    );
+    println!(
+        "  (a line of {} bytes or more is always a slice: no copy where a copy would cost)",
+        bufpool::framing::DEFAULT_COPY_BELOW
     );
 
     println!("BufMut: replies to a pipelined batch gathered in one pooled buffer, frozen into Bytes for the write");
