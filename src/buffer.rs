@@ -289,6 +289,20 @@ impl PooledBuffer {
         std::mem::swap(self, &mut next);
     }
 
+    /// Counts this buffer's capacity into (`frozen`) or back out of its
+    /// pool's `Stats::frozen_bytes`: a slow-path count on the calling
+    /// thread's cache, so the freezing thread and the one that drops the last
+    /// `Bytes` may differ. Nothing for a buffer adopted from a `Vec`.
+    #[cfg(feature = "bytes")]
+    pub(crate) fn count_frozen(&self, frozen: bool) {
+        if let Some(issuer) = self.issuer {
+            // SAFETY: this buffer's reference keeps `issuer` live.
+            let central = unsafe { local::central_of(issuer) };
+            let n = self.cap as u64;
+            local::count(central, |t| &t.frozen_bytes, if frozen { n } else { n.wrapping_neg() });
+        }
+    }
+
     /// Detaches the bytes as a `Vec<u8>`; the memory leaves the pool.
     ///
     /// This moves the allocation without copying when it can be a `Vec`'s

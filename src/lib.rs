@@ -94,7 +94,6 @@ mod local;
 mod pool;
 mod stats;
 mod sync;
-mod thread;
 #[cfg(all(feature = "uring", target_os = "linux"))]
 pub mod uring;
 

@@ -66,6 +66,7 @@ counters!(
     held_bytes,
     cached_bytes,
     right_sized,
+    frozen_bytes,
 );
 
 impl Tally {
@@ -208,6 +209,10 @@ pub struct Stats {
     pub outstanding_buffers: u64,
     /// Capacity of the buffers handed out and not yet returned.
     pub outstanding_bytes: u64,
+    /// Of `outstanding_bytes`, the capacity of buffers that live on only
+    /// inside `Bytes` (frozen with `PooledBuffer::freeze`, feature `bytes`):
+    /// what slices kept by the application pin, however small the slices.
+    pub frozen_bytes: u64,
     /// Bytes currently mlocked by this pool.
     pub pinned_bytes: u64,
     /// Buffers that could not be mlocked and were served unpinned.
@@ -236,6 +241,9 @@ impl Stats {
             // `held_bytes` is bytes handed out minus bytes returned plus bytes
             // cached (see `local/block.rs`): it moves only on slow paths.
             outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes) as i64).max(0) as u64,
+            // Added by the freezing thread, taken off by the one that drops
+            // the last `Bytes`: only the sum over all tallies is meaningful.
+            frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,
         }
@@ -287,6 +295,9 @@ impl fmt::Display for Stats {
             self.outstanding_buffers,
             human(self.pinned_bytes),
         )?;
+        if self.frozen_bytes > 0 {
+            write!(f, ", frozen in Bytes {}", human(self.frozen_bytes))?;
+        }
         if self.pin_failures > 0 {
             write!(f, " ({} pin failures)", self.pin_failures)?;
         }

@@ -417,3 +417,35 @@ fn readers_and_their_futures_are_send() {
     send(&frames);
     send(&frames.next_frame());
 }
+
+#[test]
+fn kept_slices_show_in_frozen_bytes_and_short_lines_pin_nothing() {
+    let pool = BufferPool::builder().read_size(16 << 10).build().unwrap();
+    let mut input = Vec::new();
+    for i in 0..2_000 {
+        input.extend_from_slice(format!("SET key:{i} {:032}\n", i).as_bytes());
+    }
+    let data: usize = input.len() - 2_000;
+    let keep = |copy_below: usize| {
+        futures::executor::block_on(async {
+            let mut lines = pool.lines(&input[..]).copy_below(copy_below);
+            let mut kept = Vec::new();
+            while let Some(l) = lines.next_line().await.unwrap() {
+                kept.push(l);
+            }
+            kept
+        })
+    };
+    let sliced = keep(0);
+    let s = pool.stats();
+    assert!(s.frozen_bytes >= data as u64, "slices pin their read buffers: {s}");
+    assert_eq!(s.frozen_bytes, s.outstanding_bytes, "every outstanding buffer is held by a slice: {s}");
+    drop(sliced);
+    assert_eq!(pool.stats().frozen_bytes, 0);
+    let copied = keep(bufpool::framing::DEFAULT_COPY_BELOW);
+    let s = pool.stats();
+    assert_eq!((s.frozen_bytes, s.outstanding_buffers), (0, 0), "short lines are copied out: {s}");
+    // The copies hold the lines' bytes and no pooled memory.
+    let held: usize = copied.iter().map(|b| b.len()).sum();
+    assert_eq!(held, data);
+}

@@ -200,3 +200,33 @@ fn bufmut_advance_mut_counts_written_bytes_and_refuses_to_overrun() {
     }));
     assert!(r.is_err());
 }
+
+#[test]
+fn frozen_bytes_counts_what_bytes_keep_alive_on_any_thread() {
+    let pool = BufferPool::new();
+    let mut a = pool.with_capacity(8192);
+    a.extend_from_slice(b"hello world");
+    let cap = a.capacity() as u64;
+    let a = a.freeze();
+    let mut b = pool.with_capacity(4096);
+    b.extend_from_slice(b"more");
+    let cap_b = b.capacity() as u64;
+    let b = b.freeze();
+    let s = pool.stats();
+    assert_eq!(s.frozen_bytes, cap + cap_b, "{s}");
+    assert_eq!(s.outstanding_bytes, cap + cap_b);
+    assert!(s.to_string().contains("frozen in Bytes"), "{s}");
+    // A 5-byte slice keeps the whole 8 KiB buffer alive, and is counted so.
+    let hello = a.slice(..5);
+    drop(a);
+    assert_eq!(pool.stats().frozen_bytes, cap + cap_b);
+    // The last `Bytes` drops on other threads: the count still comes back.
+    std::thread::spawn(move || drop(hello)).join().unwrap();
+    std::thread::spawn(move || drop(b)).join().unwrap();
+    let s = pool.stats();
+    assert_eq!((s.frozen_bytes, s.outstanding_bytes, s.outstanding_buffers), (0, 0, 0), "{s}");
+    // A buffer adopted from a `Vec` is no pool memory: not counted.
+    let v = bufpool::PooledBuffer::from(vec![1u8; 100]).freeze();
+    assert_eq!(pool.stats().frozen_bytes, 0);
+    drop(v);
+}

@@ -17,7 +17,9 @@ impl PooledBuffer {
     /// a closed pool frees it instead of pooling it).
     ///
     /// Freezing a pooled buffer costs one small allocation for the shared
-    /// reference count (`Bytes::from_owner`). An empty buffer goes home at
+    /// reference count (`Bytes::from_owner`), and a slow-path count of its
+    /// capacity into [`Stats::frozen_bytes`](crate::Stats::frozen_bytes) (and
+    /// back out when the last `Bytes` drops). An empty buffer goes home at
     /// once and gives `Bytes::new()`. A buffer made from a `Vec` becomes
     /// `Bytes::from(Vec)`, also without a copy.
     ///
@@ -41,9 +43,26 @@ impl PooledBuffer {
             // without a copy (and can later turn into a `BytesMut` for free).
             return Bytes::from(self.into_vec());
         }
-        // `PooledBuffer` is `AsRef<[u8]> + Send + 'static`, and its heap memory
-        // does not move when the owner value moves into the `Bytes`.
-        Bytes::from_owner(self)
+        // `Frozen` is `AsRef<[u8]> + Send + 'static`, and the buffer's heap
+        // memory does not move when the owner moves into the `Bytes`.
+        self.count_frozen(true);
+        Bytes::from_owner(Frozen(self))
+    }
+}
+
+/// A pooled buffer owned by `Bytes`: counted in `Stats::frozen_bytes` from
+/// its freezing until the last `Bytes` sharing it drops, then home.
+struct Frozen(PooledBuffer);
+
+impl AsRef<[u8]> for Frozen {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.0.count_frozen(false);
     }
 }
 

@@ -51,6 +51,9 @@
 //! 256 bytes) is copied into its own small allocation instead: storing
 //! 10,000 short lines that each came in their own read then keeps 1.5× their
 //! bytes, not 10,000 read buffers (366×; `docs/benchmarks.md`).
+//! [`Stats::frozen_bytes`](crate::Stats::frozen_bytes) shows what kept
+//! slices pin: the capacity of every pooled buffer that lives on only inside
+//! `Bytes`.
 
 #[cfg(feature = "tokio-util")]
 mod codec;

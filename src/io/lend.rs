@@ -96,7 +96,7 @@ fn move_into_class(pool: &BufferPool, buf: PooledBuffer, want: usize) -> PooledB
     let n = buf.len();
     small[..n].copy_from_slice(&buf);
     small.truncate(n);
-    crate::thread::count_right_sized(pool.inner());
+    crate::local::count(pool.inner(), |t| &t.right_sized, 1);
     small
 }
 

@@ -26,7 +26,8 @@ use crate::alloc::Mem;
 use crate::central::Central;
 use crate::config::Zeroing;
 use crate::error::AllocError;
-use crate::sync::{global_epoch, thread_local, Arc, Ordering};
+use crate::stats::Tally;
+use crate::sync::{global_epoch, thread_local, Arc, AtomicU64, Ordering};
 use fast::{BlockRef, Hot, BUSY, EXITED, IDLE};
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -192,10 +193,12 @@ pub(crate) fn housekeeping_now() {
     });
 }
 
-/// Counts a right-sizing copy (async layer) on this thread's block.
-pub(crate) fn count_right_sized(central: &Arc<Central>) {
-    if run_busy(|h, blocks| slow::count_right_sized(h, blocks, central)).is_none() {
-        central.count_in(|t| &t.right_sized, 1);
+/// Adds `n` (wrapping, so a "negative" share is fine) to the counter
+/// `field` picks, on this thread's block for `central`: a slow-path count for
+/// the layers above the pool (right-sized reads, frozen bytes).
+pub(crate) fn count(central: &Arc<Central>, field: fn(&Tally) -> &AtomicU64, n: u64) {
+    if run_busy(|h, blocks| slow::count(h, blocks, central, field, n)).is_none() {
+        central.count_in(field, n);
     }
 }
 

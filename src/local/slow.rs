@@ -12,7 +12,7 @@ use crate::class::Fit;
 use crate::config::Zeroing;
 use crate::error::AllocError;
 use crate::stats::{Tally, Totals};
-use crate::sync::{global_epoch, thread_id, Arc, Ordering};
+use crate::sync::{global_epoch, thread_id, Arc, AtomicU64, Ordering};
 use std::ptr::NonNull;
 use std::time::Instant;
 
@@ -496,9 +496,15 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
     bin.stack.push(mem);
 }
 
-/// Counts a right-sizing copy (async layer) on this thread's block.
-pub(super) fn count_right_sized(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) {
+/// Adds `n` to the counter `field` picks on this thread's block.
+pub(super) fn count(
+    h: &Hot,
+    blocks: &mut Vec<BlockRef>,
+    central: &Arc<Central>,
+    field: fn(&Tally) -> &AtomicU64,
+    n: u64,
+) {
     let block = block_for(h, blocks, central);
     // SAFETY: this thread's live block.
-    Tally::bump(unsafe { &block.as_ref().tally.right_sized }, 1);
+    Tally::bump(field(unsafe { &block.as_ref().tally }), n);
 }
