@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 
 #[derive(Clone)]
 struct Args {
@@ -104,7 +103,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         let mut s = connect(args.addr).await?;
         let value = vec![b'v'; args.value_size];
         let (rd, mut wr) = s.split();
-        let mut lines = pool.lines(rd.compat());
+        let mut lines = pool.lines_tokio(rd);
         for chunk in (0..args.keys).collect::<Vec<_>>().chunks(256) {
             let mut batch = Vec::new();
             for &k in chunk {
@@ -194,7 +193,7 @@ async fn connection(
 ) -> std::io::Result<Report> {
     let mut s = connect(args.addr).await?;
     let (rd, mut wr) = s.split();
-    let mut lines = pool.lines(rd.compat());
+    let mut lines = pool.lines_tokio(rd);
     let value = vec![b'w'; args.value_size];
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (id + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     let mut report = Report { requests: 0, hits: 0, latencies_ns: Vec::with_capacity(1 << 16) };
