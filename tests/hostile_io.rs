@@ -67,11 +67,7 @@ impl futures_io::AsyncRead for Player {
 }
 
 impl tokio::io::AsyncRead for Player {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         let n = std::task::ready!(self.get_mut().next(cx, buf.initialize_unfilled()))?;
         buf.advance(n);
         Poll::Ready(Ok(()))
@@ -287,7 +283,10 @@ fn layout() -> impl Strategy<Value = Layout> {
 impl Layout {
     fn codec(&self) -> tokio_util::codec::LengthDelimitedCodec {
         let mut b = tokio_util::codec::LengthDelimitedCodec::builder();
-        b.length_field_length(self.len).length_field_offset(self.offset).length_adjustment(self.adjustment).max_frame_length(self.max_len);
+        b.length_field_length(self.len)
+            .length_field_offset(self.offset)
+            .length_adjustment(self.adjustment)
+            .max_frame_length(self.max_len);
         if !self.big {
             b.little_endian();
         }

@@ -101,3 +101,31 @@ fn an_unallocatable_frame_is_an_error_and_the_stream_ends() {
     assert_eq!(got, [Err(ErrorKind::OutOfMemory), Err(ErrorKind::UnexpectedEof)]);
     assert_eq!(pool.stats().outstanding_buffers, 0);
 }
+
+/// A `read_size` above `max_buffer_size` (which `build` accepts) is clamped
+/// by the plain read layer (`read_limit`); the framing readers, the codec
+/// bridge and the writer must read and write too, not ask the pool for a
+/// read_size allocation on every call.
+#[test]
+fn a_read_size_above_max_buffer_size_still_frames() {
+    let pool = BufferPool::builder().max_buffer_size(1 << 20).read_size(1 << 40).build().unwrap();
+    let got = collect(pool.lines(&b"a\nbb\n"[..]), 10);
+    assert_eq!(got, [Ok(b"a".to_vec()), Ok(b"bb".to_vec())]);
+    let wire = [&[0, 0, 0, 2][..], b"hi"].concat();
+    let got = collect(frames(&pool, &wire), 10);
+    assert_eq!(got, [Ok(b"hi".to_vec())]);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let got: Vec<String> = rt.block_on(async {
+        pool.framed_read(&b"x\ny\n"[..], tokio_util::codec::LinesCodec::new()).map(|r| r.unwrap()).collect().await
+    });
+    assert_eq!(got, ["x", "y"]);
+    let mut out = Vec::new();
+    let mut w = pool.frame_writer(futures::io::Cursor::new(&mut out));
+    futures::executor::block_on(w.send(bytes::Bytes::from_static(b"hi"))).unwrap();
+    drop(w);
+    assert_eq!(out, wire);
+    let mut r = bufpool::BufReader::new(&pool, &b"line\n"[..]);
+    let mut s = String::new();
+    futures::executor::block_on(futures::io::AsyncBufReadExt::read_line(&mut r, &mut s)).unwrap();
+    assert_eq!(s, "line\n");
+}

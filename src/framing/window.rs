@@ -28,7 +28,10 @@ pub(super) struct Window {
 impl Window {
     pub(super) fn new(pool: &BufferPool) -> Self {
         Window {
-            read_size: pool.config().read_size().max(1),
+            // `build` lets `read_size` exceed `max_buffer_size`; a read is
+            // never larger than the pool's largest class (as `read_limit`
+            // has it for the plain read layer).
+            read_size: read_size(pool),
             pool: pool.clone(),
             frozen: Bytes::new(),
             partial: None,
@@ -181,6 +184,12 @@ impl Window {
         self.partial = Some(b);
         Poll::Ready(Ok(n))
     }
+}
+
+/// The pool's `read_size`, at most its `max_buffer_size`: the size of one
+/// read of the framing layer.
+pub(super) fn read_size(pool: &BufferPool) -> usize {
+    crate::io::lend::read_limit(pool, pool.config().read_size().max(1)).unwrap_or(1)
 }
 
 /// An empty pooled buffer with room for `cap` bytes, or `OutOfMemory`.
