@@ -106,7 +106,8 @@ pub(crate) fn default_max_pooled_bytes(phys: Option<u64>) -> usize {
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1 << 30;
 /// Default `min_buffer_size`: 4 KiB.
 pub const DEFAULT_MIN_BUFFER_SIZE: usize = 4 << 10;
-/// Default `read_size` for [`BufferPool::read`](crate::BufferPool::read): 16 KiB.
+/// Default `read_size` for [`BufferPool::read`](crate::BufferPool::read), the framing readers,
+/// `framed_read` and `BufReader`: 16 KiB. Each clamps it to `max_buffer_size`.
 pub const DEFAULT_READ_SIZE: usize = 16 << 10;
 /// Default `idle_timeout`: 10 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -39,7 +39,7 @@ impl BufferPool {
             reader,
             decoder,
             pool: self.clone(),
-            read_size: self.config().read_size().max(1),
+            read_size: super::window::read_size(self),
             buf: BytesMut::new(),
             eof: false,
             readable: false,

@@ -94,6 +94,16 @@ impl BufferPool {
 ///   an [`InvalidData`](io::ErrorKind::InvalidData) error after which the
 ///   next frame cannot be found: the buffered bytes are dropped and the
 ///   reader ends (`None` from then on).
+/// * A layout whose header no buffer can hold (a
+///   [`length_field_offset`](FrameReader::length_field_offset) or
+///   [`num_skip`](FrameReader::num_skip) above `isize::MAX`) is an
+///   [`InvalidInput`](io::ErrorKind::InvalidInput) error, after which the
+///   reader ends.
+/// * A frame above the pool's `max_buffer_size` whose buffer cannot be
+///   allocated (a huge `length_adjustment`, or `max_len` lifted) is an
+///   [`OutOfMemory`](io::ErrorKind::OutOfMemory) error; that frame is
+///   skipped as an over-long one is, so later calls go on with the next.
+///   A smaller frame's allocation failure is returned and retried.
 /// * An I/O error from the reader is returned as is; calling again retries
 ///   the read, and bytes already buffered are kept.
 ///
@@ -440,6 +450,14 @@ impl<R, F: Family<R>> FrameReader<R, F> {
                 self.accepted = true;
                 total
             } else {
+                if head > isize::MAX as usize {
+                    // No buffer can hold the header (an offset or num_skip
+                    // near usize::MAX): no frame can ever be read.
+                    return Poll::Ready(Err(self.lose_framing_to(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("a header of {head} bytes cannot be buffered (length_field_offset or num_skip); the framing is lost"),
+                    ))));
+                }
                 head
             };
             if self.eof {
@@ -461,8 +479,24 @@ impl<R, F: Family<R>> FrameReader<R, F> {
             // frames read ahead, to batch many into one read.
             let rest = need - have;
             let max_read = if rest >= rs { rest } else { usize::MAX };
-            if ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), need, alloc, max_read))? == 0 {
-                self.eof = true;
+            match ready!(self.win.poll_fill(cx, &mut Via::<F, R>::new(&mut self.reader), need, alloc, max_read)) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if self.accepted && self.win.alloc_failed() && need > self.win.max_buffer_size() => {
+                    // A frame above the pool's largest class (an unpooled,
+                    // exact allocation) that cannot be had: retrying would
+                    // fail the same way on every call, so skip it as an
+                    // over-long one and go on with the next frame.
+                    let k = need.min(have);
+                    self.win.consume(k);
+                    self.skip = (need - k) as u64;
+                    self.accepted = false;
+                    return Poll::Ready(Err(io::Error::new(
+                        e.kind(),
+                        format!("no buffer for a frame of {need} bytes ({e}); the frame is skipped"),
+                    )));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -550,16 +584,23 @@ impl<R, F> FrameReader<R, F> {
     /// starts is unknown: drop what is buffered and end the stream.
     #[cold]
     fn lose_framing(&mut self, value: u64) -> io::Error {
-        self.win.clear();
-        self.accepted = false;
-        self.lost = true;
-        io::Error::new(
+        let e = io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
                 "length field {value} with length_adjustment {} gives no frame (negative, overflowing, or shorter than its header); the framing is lost",
                 self.field.adjustment
             ),
-        )
+        );
+        self.lose_framing_to(e)
+    }
+
+    /// Drops what is buffered and ends the stream, returning `e`.
+    #[cold]
+    fn lose_framing_to(&mut self, e: io::Error) -> io::Error {
+        self.win.clear();
+        self.accepted = false;
+        self.lost = true;
+        e
     }
 }
 

@@ -20,15 +20,39 @@ pub(super) struct Window {
     /// An unfinished item, not yet frozen so that reads can append to it.
     /// Invariant: when `Some`, `frozen` is empty.
     partial: Option<PooledBuffer>,
+    /// The last `poll_fill` failed because its buffer could not be had (not
+    /// because the reader failed).
+    alloc_failed: bool,
 }
 
 impl Window {
     pub(super) fn new(pool: &BufferPool) -> Self {
-        Window { read_size: pool.config().read_size().max(1), pool: pool.clone(), frozen: Bytes::new(), partial: None }
+        Window {
+            // `build` lets `read_size` exceed `max_buffer_size`; a read is
+            // never larger than the pool's largest class (as `read_limit`
+            // has it for the plain read layer).
+            read_size: read_size(pool),
+            pool: pool.clone(),
+            frozen: Bytes::new(),
+            partial: None,
+            alloc_failed: false,
+        }
     }
 
     pub(super) fn read_size(&self) -> usize {
         self.read_size
+    }
+
+    /// The pool's largest class: requests above it are exact, unpooled
+    /// allocations.
+    pub(super) fn max_buffer_size(&self) -> usize {
+        self.pool.config().max_buffer_size()
+    }
+
+    /// Whether the last [`poll_fill`](Window::poll_fill) error was the
+    /// pool's (no buffer of the size asked for), not the reader's.
+    pub(super) fn alloc_failed(&self) -> bool {
+        self.alloc_failed
     }
 
     /// The unconsumed bytes.
@@ -111,11 +135,18 @@ impl Window {
     ) -> Poll<io::Result<usize>> {
         let alloc_total = alloc_total.max(min_total);
         let max_read = max_read.max(1);
+        self.alloc_failed = false;
         if let Some(p) = &mut self.partial {
             if p.capacity() < min_total || p.capacity() == p.len() {
                 // The unfinished item outgrew its buffer: move it (one copy)
                 // to one sized for what is still expected.
-                let mut next = get(&self.pool, alloc_total.max(p.len() + 1))?;
+                let mut next = match get(&self.pool, alloc_total.max(p.len() + 1)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.alloc_failed = true;
+                        return Poll::Ready(Err(e));
+                    }
+                };
                 next.extend_from_slice(p);
                 *p = next;
             }
@@ -128,7 +159,13 @@ impl Window {
         // Lend a fresh buffer to one read, leaving room in front for the
         // unconsumed tail, which is copied there only once data has come.
         let tail = self.frozen.len();
-        let mut b = get(&self.pool, alloc_total.max(tail + 1))?;
+        let mut b = match get(&self.pool, alloc_total.max(tail + 1)) {
+            Ok(b) => b,
+            Err(e) => {
+                self.alloc_failed = true;
+                return Poll::Ready(Err(e));
+            }
+        };
         b.set_len(tail);
         let spare = b.spare_mut();
         let limit = spare.len().min(max_read);
@@ -147,6 +184,12 @@ impl Window {
         self.partial = Some(b);
         Poll::Ready(Ok(n))
     }
+}
+
+/// The pool's `read_size`, at most its `max_buffer_size`: the size of one
+/// read of the framing layer.
+pub(super) fn read_size(pool: &BufferPool) -> usize {
+    crate::io::lend::read_limit(pool, pool.config().read_size().max(1)).unwrap_or(1)
 }
 
 /// An empty pooled buffer with room for `cap` bytes, or `OutOfMemory`.

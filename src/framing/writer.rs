@@ -140,7 +140,7 @@ impl<W, F> FrameWriter<W, F> {
             family: PhantomData,
             pool: pool.clone(),
             encoding,
-            buf_size: pool.config().read_size().max(64),
+            buf_size: super::window::read_size(pool).max(64),
             splice_from: DEFAULT_SPLICE_FROM,
             queue: VecDeque::new(),
             front_written: 0,
