@@ -5,8 +5,8 @@ use bufpool::BufferPool;
 use futures::StreamExt;
 use std::io::ErrorKind;
 
-fn frames(pool: &BufferPool, wire: &[u8]) -> bufpool::framing::FrameReader<&'static [u8]> {
-    pool.length_delimited(&*Box::leak(wire.to_vec().into_boxed_slice()))
+fn frames<'a>(pool: &BufferPool, wire: &'a [u8]) -> bufpool::framing::FrameReader<&'a [u8]> {
+    pool.length_delimited(wire)
 }
 
 /// Polls a reader to its end, at most `cap` items, returning the error kinds
