@@ -53,6 +53,7 @@ fn a_waiter_is_woken_for_a_freed_slot() {
 }
 
 fn waiter_woken_for_a_freed_slot(leak: bool) {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("hostile-waiter");
     let pool = BufferPool::new();
     let file = make_file(&dir.join("f"), 1 << 16);
@@ -99,4 +100,51 @@ fn waiter_woken_for_a_freed_slot(leak: bool) {
     assert!(matches!(poll_with(&mut live, &live_waker), Poll::Ready(Ok(_)) | Poll::Pending));
     drop(live);
     drop(b);
+}
+
+/// The tests count the process's backend threads: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn backend_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with("bufpool-uring") || c.starts_with("bufpool-io-"))
+        .count()
+}
+
+/// Every slot of every shard held by a leaked read that never completes
+/// (an empty pipe): closing sends one cancellation per slot and a wake-up,
+/// more completions than the slots alone; the backend threads still exit.
+#[test]
+fn a_ring_full_of_leaked_reads_still_shuts_down() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = BufferPool::new();
+    for (entries, shards) in [(1, 1), (4, 1), (8, 2)] {
+        let ring = Ring::builder(&pool).entries(entries).shards(shards).build().unwrap();
+        if ring.backend() != bufpool::uring::Backend::IoUring {
+            return;
+        }
+        let noop = futures::task::noop_waker();
+        let mut pipes = Vec::new();
+        for _ in 0..entries {
+            let (r, w) = pipe();
+            let mut f = ring.read_at(&r, 0, 16);
+            assert!(poll_with(&mut f, &noop).is_pending());
+            std::mem::forget(f);
+            pipes.push((r, w));
+        }
+        assert!(backend_threads() > 0, "a read in flight has its completion thread");
+        drop(ring);
+        let t = Instant::now();
+        while backend_threads() > 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "entries {entries}: {} backend threads alive",
+                backend_threads()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(pipes);
+    }
 }
