@@ -464,3 +464,49 @@ fn framing_pool() -> BufferPool {
     // Small reads, so frames and lines straddle them.
     BufferPool::builder().read_size(16).min_buffer_size(1).build().unwrap()
 }
+
+/// Polls a fresh `next()` future once at a time, dropping it whenever it
+/// pends (a `select!` that picked another branch), until the stream ends.
+fn poll_cancelling<S: futures::Stream + Unpin>(s: &mut S, cap: usize) -> Vec<Option<S::Item>> {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut out = Vec::new();
+    let mut ends = 0;
+    while ends < 2 && out.len() < cap {
+        let mut next = s.next();
+        if let Poll::Ready(x) = Pin::new(&mut next).poll(&mut cx) {
+            ends += usize::from(x.is_none());
+            out.push(x);
+        }
+    }
+    out
+}
+
+use std::future::Future;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn cancelling_after_every_pending_loses_no_line_or_frame(
+        d in text(), c in cuts(), e in events(10),
+        bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..8),
+    ) {
+        // Pauses only (ends of input and failures would end the stream).
+        let e: Vec<_> = e.into_iter().map(|(i, _)| (i, 0u8)).collect();
+        let evs = script(d.clone(), c.clone(), e.clone());
+        let pool = framing_pool();
+        let plain = |evs: &[Ev]| -> Vec<Vec<u8>> {
+            futures::executor::block_on(pool.lines(Player::new(evs)).map(|x| x.unwrap().to_vec()).collect())
+        };
+        let want = plain(&script(d, vec![], vec![]));
+        let mut l = pool.lines(Player::new(&evs));
+        let got: Vec<Vec<u8>> = poll_cancelling(&mut l, 10_000).into_iter().flatten().map(|x| x.unwrap().to_vec()).collect();
+        prop_assert_eq!(&got, &want);
+        let wire: Vec<u8> = bodies.iter().flat_map(|b| [&(b.len() as u32).to_be_bytes()[..], b].concat()).collect();
+        let mut f = pool.length_delimited(Player::new(&script(wire, c, e)));
+        let got: Vec<Vec<u8>> = poll_cancelling(&mut f, 10_000).into_iter().flatten().map(|x| x.unwrap().to_vec()).collect();
+        prop_assert_eq!(got, bodies);
+        drop((l, f));
+        prop_assert_eq!(pool.stats().outstanding_buffers, 0);
+    }
+}

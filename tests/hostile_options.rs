@@ -5,8 +5,8 @@ use bufpool::BufferPool;
 use futures::StreamExt;
 use std::io::ErrorKind;
 
-fn frames(pool: &BufferPool, wire: &[u8]) -> bufpool::framing::FrameReader<&'static [u8]> {
-    pool.length_delimited(&*Box::leak(wire.to_vec().into_boxed_slice()))
+fn frames<'a>(pool: &BufferPool, wire: &'a [u8]) -> bufpool::framing::FrameReader<&'a [u8]> {
+    pool.length_delimited(wire)
 }
 
 /// Polls a reader to its end, at most `cap` items, returning the error kinds
@@ -83,6 +83,10 @@ fn an_unbufferable_layout_is_an_error_and_the_stream_ends() {
     assert_eq!(got, [Err(ErrorKind::InvalidInput)]);
     let got = collect(frames(&pool, &wire).num_skip(usize::MAX - 1), 100);
     assert_eq!(got, [Err(ErrorKind::InvalidInput)]);
+    // Below isize::MAX, but no allocation holds it either.
+    let got = collect(frames(&pool, &wire).length_field_offset(1 << 62), 100);
+    assert!(got.len() < 100, "the same error forever: {:?}", &got[..3]);
+    assert_eq!(got, [Err(ErrorKind::OutOfMemory)]);
 }
 
 #[test]

@@ -94,11 +94,12 @@ impl BufferPool {
 ///   an [`InvalidData`](io::ErrorKind::InvalidData) error after which the
 ///   next frame cannot be found: the buffered bytes are dropped and the
 ///   reader ends (`None` from then on).
-/// * A layout whose header no buffer can hold (a
+/// * A layout whose header no buffer can hold (a huge
 ///   [`length_field_offset`](FrameReader::length_field_offset) or
-///   [`num_skip`](FrameReader::num_skip) above `isize::MAX`) is an
-///   [`InvalidInput`](io::ErrorKind::InvalidInput) error, after which the
-///   reader ends.
+///   [`num_skip`](FrameReader::num_skip)) is an error after which the reader
+///   ends: [`InvalidInput`](io::ErrorKind::InvalidInput) above `isize::MAX`,
+///   [`OutOfMemory`](io::ErrorKind::OutOfMemory) when a header above the
+///   pool's `max_buffer_size` cannot be allocated.
 /// * A frame above the pool's `max_buffer_size` whose buffer cannot be
 ///   allocated (a huge `length_adjustment`, or `max_len` lifted) is an
 ///   [`OutOfMemory`](io::ErrorKind::OutOfMemory) error; that frame is
@@ -495,6 +496,14 @@ impl<R, F: Family<R>> FrameReader<R, F> {
                         e.kind(),
                         format!("no buffer for a frame of {need} bytes ({e}); the frame is skipped"),
                     )));
+                }
+                Err(e) if !self.accepted && self.win.alloc_failed() && need > self.win.max_buffer_size() => {
+                    // The header itself (a huge length_field_offset or
+                    // num_skip) cannot be buffered: no frame ever can be.
+                    return Poll::Ready(Err(self.lose_framing_to(io::Error::new(
+                        e.kind(),
+                        format!("no buffer for a header of {need} bytes ({e}); the framing is lost"),
+                    ))));
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
