@@ -184,7 +184,8 @@ pub struct Stats {
     pub gets: u64,
     /// Gets served from the calling thread's cache.
     pub cache_hits: u64,
-    /// Gets served from the calling thread's home shard.
+    /// Gets served from the calling thread's home shard or the class's
+    /// overflow (the shards' store past their queues).
     pub shard_hits: u64,
     /// Gets served from another shard.
     pub steals: u64,

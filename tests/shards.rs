@@ -90,21 +90,25 @@ fn steals_are_counted_across_cpus() {
 }
 
 #[test]
-fn shard_queue_is_bounded_per_class() {
+fn returns_past_the_shard_queue_overflow_within_the_budget() {
     // 1 shard of 2 buffers per class, thread cache of depth 1: returns beyond
-    // that are freed (discarded), not kept.
-    let pool = BufferPool::builder()
-        .num_shards(1)
-        .max_buffers_per_shard(2)
-        .tls_cache_size(1)
-        .max_pooled_bytes(256 << 20)
-        .build()
-        .unwrap();
+    // that go to the class's overflow while the byte budget has room...
+    let b = || BufferPool::builder().num_shards(1).max_buffers_per_shard(2).tls_cache_size(1);
+    let pool = b().max_pooled_bytes(256 << 20).build().unwrap();
     let bufs: Vec<_> = (0..10).map(|_| pool.get(K64)).collect();
     drop(bufs);
     let s = pool.stats();
-    assert!(s.pooled_bytes <= 3 * K64 as u64, "{s}");
-    assert!(s.discards >= 7, "{s}");
+    assert_eq!((s.discards, s.pooled_bytes), (0, 10 * K64 as u64), "{s}");
+    assert_eq!(s.pooled_bytes as usize, pool.reserved_bytes());
+    // ... and are reused from there.
+    let again: Vec<_> = (0..10).map(|_| pool.get(K64)).collect();
+    assert_eq!(pool.stats().fresh_allocations, 10, "{}", pool.stats());
+    drop(again);
+    // The budget, not the queue's slots, bounds what is kept.
+    let pool = b().max_pooled_bytes(3 * K64).build().unwrap();
+    drop((0..10).map(|_| pool.get(K64)).collect::<Vec<_>>());
+    let s = pool.stats();
+    assert_eq!((s.discards, s.pooled_bytes), (7, 3 * K64 as u64), "{s}");
     assert_eq!(s.pooled_bytes as usize, pool.reserved_bytes());
 }
 

@@ -69,6 +69,52 @@ fn spill_and_refill() {
     });
 }
 
+/// Spill past a one-slot shard queue into the class's overflow on one thread
+/// while another takes from the shards and the overflow (steal, overflow hit
+/// and its refill). No buffer is ever live twice, and the counts balance.
+#[test]
+fn spill_to_overflow_and_refill() {
+    loom::model(|| {
+        let pool = BufferPool::builder()
+            .cpus(2)
+            .num_shards(1)
+            .max_buffers_per_shard(1)
+            .tls_cache_size(1)
+            .min_buffer_size(SIZE)
+            .max_buffer_size(SIZE)
+            .max_pooled_bytes(1 << 20)
+            .tls_cache_bytes(1 << 20)
+            .build()
+            .unwrap();
+        let p2 = pool.clone();
+        let t = thread::spawn(move || {
+            let bufs: Vec<_> = (1..=3).map(|i| filled(&p2, i)).collect();
+            // One stays cached; the spills fill the queue's one slot, then
+            // the overflow.
+            for (i, b) in bufs.into_iter().enumerate() {
+                intact(&b, i as u8 + 1);
+                drop(b);
+            }
+        });
+        let c = filled(&pool, 4);
+        thread::yield_now();
+        let d = filled(&pool, 5);
+        intact(&c, 4);
+        intact(&d, 5);
+        drop(c);
+        drop(d);
+        t.join().unwrap();
+        let s = pool.stats();
+        assert_eq!((s.gets, s.returns, s.outstanding_buffers, s.discards), (5, 5, 0, 0), "{s}");
+        // Every buffer allocated is pooled somewhere (cache, queue or
+        // overflow; the exited thread's cache went to the shards): as many
+        // gets again allocate nothing.
+        let again: Vec<_> = (0..s.fresh_allocations).map(|_| pool.get(SIZE)).collect();
+        assert_eq!(pool.stats().fresh_allocations, s.fresh_allocations, "{}", pool.stats());
+        drop(again);
+    });
+}
+
 /// A thread exits while another uses the pool: its cached buffers go back to
 /// the shards (and are reused), and its counters are folded exactly once.
 #[test]

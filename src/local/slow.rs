@@ -7,7 +7,7 @@
 use super::block::{Bin, Block, Private};
 use super::fast::{BlockRef, Hot, CLOCK_EVERY};
 use crate::alloc::{Mem, NOT_POOLED};
-use crate::central::{Central, Source};
+use crate::central::{Central, Source, Spot};
 use crate::class::Fit;
 use crate::config::Zeroing;
 use crate::error::AllocError;
@@ -204,7 +204,8 @@ fn new_block(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> Non
 // ---- gets -----------------------------------------------------------------
 
 /// A get the fast path did not serve, on this thread's block for `central`:
-/// its bin, else the shards (with a refill from the home shard), else fresh.
+/// its bin, else the shards (with a refill from the home shard or the
+/// overflow), else fresh.
 /// Also says whether the memory is recycled (not freshly zeroed).
 #[inline]
 pub(super) fn acquire(
@@ -251,8 +252,8 @@ fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError>
         } else {
             central.release_budget(mem.cap);
         }
-        if let (Some(shard), Fit::Class(c)) = (home, fit) {
-            refill(b, p, c, shard);
+        if let (Some(spot), Fit::Class(c)) = (home, fit) {
+            refill(b, p, c, spot);
         }
     }
     Block::count_issued(p);
@@ -260,12 +261,12 @@ fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError>
     Ok((mem, matches!(source, Source::Shard(_))))
 }
 
-/// After a miss served by the home shard: moves up to half the bin's depth
-/// more buffers of the class from that shard into the bin, so the next gets
+/// After a miss served by the home shard or the overflow: moves up to half the
+/// bin's depth more buffers of the class from there into the bin, so the next gets
 /// are fast-path hits (the mirror of a spill, which moves the older half the
 /// other way). Their reservations move from the shard into the lease, within
 /// `tls_cache_bytes`.
-fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
+fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
     let central = &b.central;
     let max_bytes = central.config.tls_cache_bytes();
     let bin: &mut Bin = &mut p.bins.as_mut()[c];
@@ -277,9 +278,9 @@ fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
     }
     bin.last_gen = p.seen_gen;
     for _ in 0..n {
-        let Some(mem) = central.pop_from(shard, c) else { break };
+        let Some(mem) = central.pop_from(spot, c) else { break };
         if mem.cap > max_bytes.saturating_sub(p.lease) {
-            central.unpop(shard, c, mem);
+            central.unpop(spot, c, mem);
             break;
         }
         // The buffer's reservation moves with it, from the shard's share of
