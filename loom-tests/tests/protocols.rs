@@ -106,12 +106,10 @@ fn spill_to_overflow_and_refill() {
         t.join().unwrap();
         let s = pool.stats();
         assert_eq!((s.gets, s.returns, s.outstanding_buffers, s.discards), (5, 5, 0, 0), "{s}");
-        // Every buffer allocated is pooled somewhere (cache, queue or
-        // overflow; the exited thread's cache went to the shards): as many
-        // gets again allocate nothing.
-        let again: Vec<_> = (0..s.fresh_allocations).map(|_| pool.get(SIZE)).collect();
-        assert_eq!(pool.stats().fresh_allocations, s.fresh_allocations, "{}", pool.stats());
-        drop(again);
+        // (No reuse count after the join: loom runs the exited thread's
+        // thread-local destructors, which flush its cache, after `join`
+        // returns, concurrently with what follows. `tests/handoff.rs` and
+        // `tests/shards.rs` check reuse through the overflow.)
     });
 }
 
