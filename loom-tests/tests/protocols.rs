@@ -113,6 +113,39 @@ fn spill_to_overflow_and_refill() {
     });
 }
 
+/// A buffer dropped on another thread goes into its home's inbox while the
+/// home misses and takes the inbox (one swap), and comes back to the home's
+/// gets. Weakening the push's Release (or the take's Acquire) lets the home
+/// read the link before it was written, which loom reports.
+#[test]
+fn foreign_drop_goes_home_through_the_inbox() {
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    loom::model(|| {
+        let pool = small_pool();
+        let a = filled(&pool, 1);
+        // Relaxed on purpose: the flag orders nothing, so whatever makes the
+        // home's reads of the link safe must come from the inbox itself.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let d2 = dropped.clone();
+        let t = thread::spawn(move || {
+            intact(&a, 1);
+            drop(a);
+            d2.store(true, Ordering::Relaxed);
+        });
+        while !dropped.load(Ordering::Relaxed) {
+            thread::yield_now();
+        }
+        // This miss takes the inbox (if its first look sees `a` listed).
+        let b = filled(&pool, 2);
+        intact(&b, 2);
+        t.join().unwrap();
+        drop(b);
+        let s = pool.stats();
+        assert_eq!((s.gets, s.returns, s.outstanding_buffers, s.outstanding_bytes), (2, 2, 0, 0), "{s}");
+        assert!(s.fresh_allocations <= 2, "{s}");
+    });
+}
+
 /// A thread exits while another uses the pool: its cached buffers go back to
 /// the shards (and are reused), and its counters are folded exactly once.
 #[test]

@@ -17,6 +17,7 @@
 
 mod block;
 mod fast;
+mod inbox;
 mod slow;
 
 pub(crate) use block::Block;
