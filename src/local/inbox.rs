@@ -13,7 +13,7 @@ use crate::alloc::Mem;
 use crate::sync::{AtomicUsize, Ordering};
 
 /// Bytes of a buffer its link takes while listed: next, capacity, tag.
-pub(super) const LINK_BYTES: usize = 3 * std::mem::size_of::<usize>();
+pub(super) const LINK_BYTES: usize = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<u64>();
 
 /// `Inbox::head` once closed (the owner retired): pushes fail.
 const CLOSED: usize = 1;
@@ -171,12 +171,12 @@ mod node {
     /// The caller owns `mem`'s memory, at least `LINK_BYTES` long.
     pub(super) unsafe fn write(mem: Mem, next: usize) -> usize {
         let p = mem.ptr.as_ptr().cast::<usize>();
-        // SAFETY: three words inside the caller's memory; unaligned writes,
+        // SAFETY: `LINK_BYTES` inside the caller's memory; unaligned writes,
         // as the buffer's alignment may be 1.
         unsafe {
             p.write_unaligned(next);
             p.add(1).write_unaligned(mem.cap);
-            p.add(2).write_unaligned(mem.tag as usize);
+            p.add(2).cast::<u64>().write_unaligned(mem.tag);
         }
         p as usize
     }
@@ -196,13 +196,14 @@ mod node {
     pub(super) unsafe fn read(node: usize, clear: bool) -> (Mem, usize) {
         let p = node as *mut usize;
         // SAFETY: per the contract: the three words `write` stored.
-        let (next, cap, tag) = unsafe { (p.read_unaligned(), p.add(1).read_unaligned(), p.add(2).read_unaligned()) };
+        let (next, cap, tag) =
+            unsafe { (p.read_unaligned(), p.add(1).read_unaligned(), p.add(2).cast::<u64>().read_unaligned()) };
         if clear {
             // SAFETY: as above; the caller owns the memory again.
             unsafe { p.cast::<u8>().write_bytes(0, super::LINK_BYTES) };
         }
         // SAFETY: `node` is a buffer's non-null address.
-        (Mem { ptr: unsafe { NonNull::new_unchecked(p.cast()) }, cap, tag: tag as u64 }, next)
+        (Mem { ptr: unsafe { NonNull::new_unchecked(p.cast()) }, cap, tag }, next)
     }
 }
 
