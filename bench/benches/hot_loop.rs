@@ -9,6 +9,7 @@
 //! cargo bench -p bench --bench hot_loop -- _inplace 500000   # one shape
 //! cargo bench -p bench --bench hot_loop -- burst 256000      # 64-buffer bursts
 //! cargo bench -p bench --bench hot_loop -- cross64 20000 4096  # a cross-thread shape at 4 KiB
+//! cargo bench -p bench --bench hot_loop -- 4k 1000000         # one size against two alternating
 //! ```
 //!
 //! The cross-thread shapes (`cross1`, `cross64`, `pingpong`) compare the pool
@@ -230,6 +231,25 @@ fn main() {
                         })
                         .collect();
                     black_box(&mut v);
+                }
+            }),
+        ),
+        // The same-size question (issue 16): one request size every time
+        // against two alternating ones in different classes, at 4 KiB.
+        (
+            "bufpool_4k_same",
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(black_box(&bp.get(black_box(4096))).len());
+                }
+            }),
+        ),
+        (
+            "bufpool_4k_alt",
+            Box::new(|n| {
+                for i in 0..n {
+                    let len = if i & 1 == 0 { 4096 } else { 4104 };
+                    black_box(black_box(&bp.get(black_box(len))).len());
                 }
             }),
         ),
