@@ -79,10 +79,12 @@ impl Builder {
         /// bypass the thread cache and go straight to the shards. Default
         /// `min(32 MiB, max_pooled_bytes / 8)`.
         tls_cache_bytes: usize;
-        /// Idle buffers kept per size class per shard: 1 to
+        /// Slots per size class in each shard's lock-free queue: 1 to
         /// [`MAX_BUFFERS_PER_SHARD`]. Default from [`Builder::cpus`]. The
         /// queues themselves take [`SHARD_SLOT_BYTES`](crate::SHARD_SLOT_BYTES) per slot, allocated per
-        /// (shard, class) on first use.
+        /// (shard, class) on first use. Not a limit on what the pool keeps:
+        /// returns that find the queue full go to the class's overflow, and
+        /// `max_pooled_bytes` bounds both together.
         max_buffers_per_shard: usize;
         /// Number of shards: a power of two, at most 1024. Default from [`Builder::cpus`].
         num_shards: usize;

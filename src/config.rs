@@ -167,7 +167,7 @@ impl Config {
         max_buffer_size: usize, "Largest pooled request size.";
         tls_cache_size: usize, "Maximum per-thread cache depth per size class.";
         tls_cache_bytes: usize, "Bytes one thread may keep cached per pool.";
-        max_buffers_per_shard: usize, "Idle buffers kept per size class per shard.";
+        max_buffers_per_shard: usize, "Slots per size class in each shard's queue (the overflow takes the rest, within `max_pooled_bytes`).";
         num_shards: usize, "Number of shards (a power of two).";
         max_pooled_bytes: usize, "Cap on idle bytes retained in caches and shards together.";
         pinned_memory: bool, "Whether pooled buffers are mlocked.";

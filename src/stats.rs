@@ -65,6 +65,7 @@ counters!(
     evictions,
     held_bytes,
     cached_bytes,
+    listed_bytes,
     right_sized,
     frozen_bytes,
 );
@@ -185,7 +186,8 @@ pub struct Stats {
     pub gets: u64,
     /// Gets served from the calling thread's cache.
     pub cache_hits: u64,
-    /// Gets served from the calling thread's home shard.
+    /// Gets served from the calling thread's home shard or the class's
+    /// overflow (the shards' store past their queues).
     pub shard_hits: u64,
     /// Gets served from another shard.
     pub steals: u64,
@@ -203,8 +205,14 @@ pub struct Stats {
     pub evictions: u64,
     /// Reads whose small result was moved into a right-sized buffer.
     pub right_sized: u64,
-    /// Bytes retained idle in thread caches and shards.
+    /// Bytes retained idle in thread caches and shards (what
+    /// `max_pooled_bytes` bounds).
     pub pooled_bytes: u64,
+    /// Bytes of buffers dropped on another thread than the one that got
+    /// them, listed for that thread to take back at its next miss (or idle
+    /// tick, trim, exit): idle, outside the budget, at most
+    /// `tls_cache_bytes` per thread and pool. Neither pooled nor outstanding.
+    pub listed_bytes: u64,
     /// Buffers handed out and not yet returned.
     pub outstanding_buffers: u64,
     /// Capacity of the buffers handed out and not yet returned.
@@ -237,10 +245,14 @@ impl Stats {
             evictions: t.evictions,
             right_sized: t.right_sized,
             pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes),
+            // Buffers in blocks' inboxes and chains, idle but not yet back in
+            // a bin (see `local/inbox.rs`).
+            listed_bytes: t.listed_bytes,
             outstanding_buffers: gets.saturating_sub(returns),
             // `held_bytes` is bytes handed out minus bytes returned plus bytes
             // cached (see `local/block.rs`): it moves only on slow paths.
-            outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes) as i64).max(0) as u64,
+            outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes).wrapping_sub(t.listed_bytes) as i64).max(0)
+                as u64,
             // Added by the freezing thread, taken off by the one that drops
             // the last `Bytes`: only the sum over all tallies is meaningful.
             frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
@@ -279,7 +291,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "gets {} (hit {:.1}%: cache {}, shard {}, steal {}; fresh {}, unpooled {}), \
-             returns {} (discarded {}, evicted {}), pooled {}, out {} in {} buffers, pinned {}",
+             returns {} (discarded {}, evicted {}), pooled {}, listed {}, out {} in {} buffers, pinned {}",
             self.gets,
             self.hit_rate() * 100.0,
             self.cache_hits,
@@ -291,6 +303,7 @@ impl fmt::Display for Stats {
             self.discards,
             self.evictions,
             human(self.pooled_bytes),
+            human(self.listed_bytes),
             human(self.outstanding_bytes),
             self.outstanding_buffers,
             human(self.pinned_bytes),

@@ -78,6 +78,30 @@ impl<T> BoundedQueue<T> {
     }
 }
 
+/// An unbounded MPMC queue for slow paths: crossbeam's lock-free `SegQueue`
+/// (it allocates a block of slots per 31 entries, never under a lock, so a
+/// push from inside the global allocator cannot deadlock), or under loom a
+/// mutex-protected deque with the same contract.
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::SegQueue as UnboundedQueue;
+
+#[cfg(loom)]
+pub(crate) struct UnboundedQueue<T> {
+    q: loom::sync::Mutex<std::collections::VecDeque<T>>,
+}
+#[cfg(loom)]
+impl<T> UnboundedQueue<T> {
+    pub(crate) fn new() -> Self {
+        Self { q: loom::sync::Mutex::new(Default::default()) }
+    }
+    pub(crate) fn push(&self, t: T) {
+        self.q.lock().unwrap().push_back(t);
+    }
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.q.lock().unwrap().pop_front()
+    }
+}
+
 /// The process-wide epoch: bumped whenever any pool closes, trims or advances its
 /// idle clock, so each thread notices with one `Relaxed` load per operation that
 /// it has housekeeping to do for its caches.

@@ -295,3 +295,18 @@ fn on_return_scrubs_a_slice_a_pending_reader_wrote_into() {
     let p = pool();
     check(&p, "copy_tokio", &mut r, |r| pends(p.copy_tokio(r, tokio::io::sink())));
 }
+
+#[test]
+fn on_return_scrubs_a_buffer_that_goes_home_from_another_thread() {
+    // The drop on another thread lists the buffer in its home's inbox, whose
+    // link takes the buffer's first bytes: the home's next get must still
+    // see all zeros.
+    let pool = BufferPool::builder().zeroing(Zeroing::OnReturn).build().unwrap();
+    let mut b = pool.get(4096);
+    b.fill(0xAA);
+    let ptr = b.as_ptr() as usize;
+    std::thread::spawn(move || drop(b)).join().unwrap();
+    let again = pool.get(4096);
+    assert_eq!(again.as_ptr() as usize, ptr, "the same buffer came home: {}", pool.stats());
+    assert!(again.iter().all(|&x| x == 0), "not scrubbed: {:?}", &again[..32]);
+}

@@ -14,6 +14,7 @@ use crate::error::AllocError;
 use crate::stats::{Registry, Stats, Tally, Totals};
 use crate::sync::{global_epoch, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use clock::IdleClock;
+pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
 use std::time::Instant;
 
@@ -40,9 +41,10 @@ pub(crate) struct Central {
 /// Where [`Central::obtain`] found a buffer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
-    /// A shard; its index if it is the caller's home shard (`None`: stolen
-    /// from another). The buffer's budget reservation comes with it.
-    Shard(Option<usize>),
+    /// The shards: the caller's home shard or the class's overflow, where a
+    /// refill may take more (`None`: stolen from another shard). The
+    /// buffer's budget reservation comes with it.
+    Shard(Option<Spot>),
     /// Freshly allocated for its size class.
     Fresh,
     /// Outside every size class: allocated to the exact size.
@@ -166,9 +168,9 @@ impl Central {
     // ---- gets ----------------------------------------------------------
 
     /// A buffer for a get the caller's cache could not serve: from the
-    /// shards (home shard first, then the others), else fresh. The
-    /// caller keeps a shard buffer's budget reservation (in a lease) or
-    /// gives it back with [`release_budget`](Self::release_budget).
+    /// shards (home shard first, then the others, then the overflow), else
+    /// fresh. The caller keeps a shard buffer's budget reservation (in a
+    /// lease) or gives it back with [`release_budget`](Self::release_budget).
     #[inline]
     pub(crate) fn obtain(&self, fit: Fit) -> Result<(Mem, Source), AllocError> {
         match fit {
@@ -186,21 +188,19 @@ impl Central {
         }
     }
 
-    /// One more buffer of `class` from shard `shard`, for a thread cache
+    /// One more buffer of `class` from `spot`, for a thread cache
     /// refilling after a miss there; its reservation passes to the caller.
     #[inline]
-    pub(crate) fn pop_from(&self, shard: usize, class: usize) -> Option<Mem> {
-        self.shards.pop(shard, class)
+    pub(crate) fn pop_from(&self, spot: Spot, class: usize) -> Option<Mem> {
+        self.shards.pop(spot, class)
     }
 
     /// Puts back a buffer [`pop_from`](Self::pop_from) gave and the caller
-    /// had no room for, with its reservation; freed if the shard is full.
+    /// had no room for, with its reservation (to the overflow if the shard
+    /// is full).
     #[inline]
-    pub(crate) fn unpop(&self, shard: usize, class: usize, mem: Mem) {
-        self.shards.push_all(shard, class, [mem], |mem| {
-            self.budget.release(mem.cap);
-            self.free(mem);
-        });
+    pub(crate) fn unpop(&self, spot: Spot, class: usize, mem: Mem) {
+        self.shards.push_all(spot, class, [mem]);
     }
 
     // ---- returns -------------------------------------------------------
@@ -228,7 +228,7 @@ impl Central {
     /// Spills a thread cache's older buffers of `class` to the home shard in
     /// one go: one CPU lookup, one byte-count update and one close check for
     /// the batch. Their budget comes with them (the cache's lease moves with
-    /// them); what the shard cannot take is freed as a discard.
+    /// them); what the shard's queue has no slot for goes to the overflow.
     #[inline]
     pub(crate) fn spill(&self, class: usize, mems: impl Iterator<Item = Mem>) {
         if self.is_closed() {
@@ -242,14 +242,11 @@ impl Central {
         self.push_home(class, mems);
     }
 
-    /// Pushes reserved buffers into the home shard; a full queue frees them
-    /// as discards.
+    /// Pushes reserved buffers into the home shard, and what its queue has
+    /// no slot for into the class's overflow (their reservations bound both).
     #[inline]
     fn push_home(&self, class: usize, mems: impl IntoIterator<Item = Mem>) {
-        self.shards.push_all(self.shards.home(), class, mems, |mem| {
-            self.budget.release(mem.cap);
-            self.discard(mem);
-        });
+        self.shards.push_all(Spot::Shard(self.shards.home()), class, mems);
         // SeqCst (with the SeqCst store in `close`): either `close` drains after
         // our push, or we see `closed` here and drain ourselves. Nothing is
         // stranded in a closed pool's shards.

@@ -1,12 +1,19 @@
 //! The shards: per-shard, per-size-class lock-free bounded queues of idle
-//! buffers, the home shard (by the CPU a thread runs on), and the pool-wide
-//! byte budget that caps what the shards and the thread caches' leases retain.
+//! buffers, an unbounded overflow queue per size class for what the shard
+//! queues have no slot for, the home shard (by the CPU a thread runs on), and
+//! the pool-wide byte budget that caps what the shards, the overflow and the
+//! thread caches' leases retain.
 //!
-//! Queues are created lazily, on the first buffer a class puts in a shard, so
-//! an unused class costs one null pointer per shard.
+//! Capacity follows demand: a shard queue holds `max_buffers_per_shard`
+//! buffers of a class, and a return that finds it full goes to the class's
+//! overflow instead of being freed. Every buffer in either holds its budget
+//! reservation, so the byte budget, not a count, bounds them together.
+//!
+//! Queues are created lazily, on the first buffer a class puts in a shard (or
+//! in the overflow), so an unused class costs one null pointer per shard.
 
 use crate::alloc::Mem;
-use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering};
+use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering, UnboundedQueue};
 use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
 
@@ -39,12 +46,24 @@ impl Shard {
     }
 }
 
-/// Every shard of a pool, and the bytes they hold.
+/// Where in the shards a buffer was found, when a thread cache may refill
+/// from the same place: its home shard, or the class's overflow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Spot {
+    /// The caller's home shard.
+    Shard(usize),
+    /// The class's overflow queue.
+    Overflow,
+}
+
+/// Every shard of a pool, the overflow, and the bytes they hold.
 pub(super) struct Shards {
     shards: Box<[CachePadded<Shard>]>,
+    /// Per class: returns its shard queues had no slot for.
+    overflow: Box<[OnceLock<UnboundedQueue<Mem>>]>,
     /// `shards.len() - 1` (a power of two minus one).
     mask: usize,
-    /// Bytes in the queues (a statistic).
+    /// Bytes in the shard queues and the overflow (a statistic).
     bytes: AtomicUsize,
 }
 
@@ -53,6 +72,7 @@ impl Shards {
         debug_assert!(count.is_power_of_two());
         Self {
             shards: (0..count).map(|_| CachePadded::new(Shard::new(classes, per_class))).collect(),
+            overflow: (0..classes).map(|_| OnceLock::new()).collect(),
             mask: count - 1,
             bytes: AtomicUsize::new(0),
         }
@@ -64,10 +84,13 @@ impl Shards {
         current_cpu() & self.mask
     }
 
-    /// Pops a buffer of `class` from shard `shard`.
+    /// Pops a buffer of `class` from `spot`.
     #[inline]
-    pub(super) fn pop(&self, shard: usize, class: usize) -> Option<Mem> {
-        let mem = self.shards[shard].pop(class)?;
+    pub(super) fn pop(&self, spot: Spot, class: usize) -> Option<Mem> {
+        let mem = match spot {
+            Spot::Shard(s) => self.shards[s].pop(class)?,
+            Spot::Overflow => self.overflow[class].get()?.pop()?,
+        };
         // Relaxed: a statistic. Before the caller counts the buffer elsewhere,
         // so `pooled_bytes` never counts it twice (and never exceeds the cap,
         // which tests check live).
@@ -75,47 +98,60 @@ impl Shards {
         Some(mem)
     }
 
-    /// Pops a buffer of `class` from the home shard, else from the others in
-    /// turn. Also says which shard it came from when that was the home shard
-    /// (`None` when it was stolen).
+    /// Pops a buffer of `class` from the home shard, else from the other
+    /// shards in turn, else from the class's overflow. Also says where it came
+    /// from when that was the home shard or the overflow (`None` when it was
+    /// stolen from another shard).
     #[inline]
-    pub(super) fn pop_near(&self, class: usize) -> Option<(Mem, Option<usize>)> {
+    pub(super) fn pop_near(&self, class: usize) -> Option<(Mem, Option<Spot>)> {
         let home = self.home();
-        (0..self.shards.len()).find_map(|i| {
-            let s = (home + i) & self.mask;
-            self.pop(s, class).map(|mem| (mem, (i == 0).then_some(s)))
-        })
+        (0..self.shards.len())
+            .find_map(|i| {
+                let s = (home + i) & self.mask;
+                self.pop(Spot::Shard(s), class).map(|mem| (mem, (i == 0).then_some(Spot::Shard(s))))
+            })
+            .or_else(|| self.pop(Spot::Overflow, class).map(|mem| (mem, Some(Spot::Overflow))))
     }
 
-    /// Pushes `mems` of `class` into shard `shard`, counting their bytes once
-    /// for the batch; gives each one that does not fit to `reject`.
+    /// Pushes `mems` of `class` into `spot`, counting their bytes once for
+    /// the batch. Once the shard's queue is full, the rest go to the class's
+    /// overflow: the caller holds a budget reservation for each buffer, which
+    /// is what bounds the two together.
     #[inline]
-    pub(super) fn push_all(
-        &self,
-        shard: usize,
-        class: usize,
-        mems: impl IntoIterator<Item = Mem>,
-        mut reject: impl FnMut(Mem),
-    ) {
+    pub(super) fn push_all(&self, spot: Spot, class: usize, mems: impl IntoIterator<Item = Mem>) {
         let mut bytes = 0;
-        for mem in mems {
-            let cap = mem.cap;
-            match self.shards[shard].push(class, mem) {
-                Ok(()) => bytes += cap,
-                Err(mem) => reject(mem),
+        let mut mems = mems.into_iter();
+        if let Spot::Shard(shard) = spot {
+            for mem in mems.by_ref() {
+                bytes += mem.cap;
+                if let Err(mem) = self.shards[shard].push(class, mem) {
+                    self.overflow(class).push(mem);
+                    break;
+                }
             }
+        }
+        let overflow = self.overflow(class);
+        for mem in mems {
+            bytes += mem.cap;
+            overflow.push(mem);
         }
         // Relaxed: a statistic. After the pushes, so `pooled_bytes` may lag
         // (never count a buffer twice).
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Pops every buffer of the classes in `classes`, from every shard, into
-    /// `f`, until `f` says stop.
+    #[inline]
+    fn overflow(&self, class: usize) -> &UnboundedQueue<Mem> {
+        self.overflow[class].get_or_init(UnboundedQueue::new)
+    }
+
+    /// Pops every buffer of the classes in `classes`, from every shard and the
+    /// overflow, into `f`, until `f` says stop.
     pub(super) fn drain(&self, classes: std::ops::Range<usize>, mut f: impl FnMut(Mem) -> Stop) -> Stop {
-        for shard in 0..self.shards.len() {
+        let spots = (0..self.shards.len()).map(Spot::Shard).chain([Spot::Overflow]);
+        for spot in spots {
             for k in classes.clone() {
-                while let Some(mem) = self.pop(shard, k) {
+                while let Some(mem) = self.pop(spot, k) {
                     if f(mem) == Stop::Yes {
                         return Stop::Yes;
                     }
@@ -125,7 +161,7 @@ impl Shards {
         Stop::No
     }
 
-    /// Bytes in the queues.
+    /// Bytes in the shard queues and the overflow.
     pub(super) fn bytes(&self) -> usize {
         // Relaxed: a statistic.
         self.bytes.load(Ordering::Relaxed)

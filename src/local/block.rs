@@ -17,6 +17,7 @@
 //! `remote − MERGED` is the exact number of outstanding buffers, and whoever
 //! brings it to zero frees the block. See `docs/DESIGN.md`.
 
+use super::inbox::{Chain, Inbox};
 use crate::alloc::Mem;
 use crate::central::Central;
 use crate::config::Zeroing;
@@ -28,7 +29,7 @@ use std::ptr::NonNull;
 const MERGED: usize = 1 << (usize::BITS - 2);
 
 /// One thread's cache for one pool. Shared with other threads only through
-/// `central` (read-only), `owner` (immutable), `remote` and `tally`.
+/// `central` (read-only), `owner` (immutable), `remote`, `inbox` and `tally`.
 pub(crate) struct Block {
     pub(super) central: Arc<Central>,
     /// Id of the owning thread (`sync::thread_id`); ids are never reused, and
@@ -45,6 +46,11 @@ pub(crate) struct Block {
     /// call-free fast path, which runs only while no slow operation is
     /// running on this thread.
     private: OwnerCell<Private>,
+    /// Buffers of this block dropped on other threads, for the owner to take
+    /// on its next miss (`inbox.rs`). Closed when the block retires, and from
+    /// birth for an orphan block. Each listed buffer keeps its reference to
+    /// the block: it is still counted out until the owner takes it.
+    pub(super) inbox: Inbox,
 }
 
 // SAFETY: `private` is only accessed by the owner thread (see its invariant);
@@ -119,6 +125,9 @@ pub(crate) struct Bin {
     pub(super) last_gen: u64,
     /// A get found this bin empty since the last spill or decay.
     pub(super) missed: bool,
+    /// Buffers of this class taken from the inbox and not yet back in the
+    /// stack: still counted out (not cached, not leased).
+    pub(super) chain: Chain,
 }
 
 impl Block {
@@ -130,12 +139,15 @@ impl Block {
         let bins = Bins::new(if owner == 0 {
             Vec::new()
         } else {
-            (0..central.classes.len()).map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false }).collect()
+            (0..central.classes.len())
+                .map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false, chain: Chain::new() })
+                .collect()
         });
         Block {
             central: central.clone(),
             owner,
             remote: AtomicUsize::new(remote),
+            inbox: Inbox::new(owner != 0),
             tally: Tally::default(),
             private: OwnerCell::new(Private {
                 out: 0,
@@ -182,6 +194,8 @@ impl Drop for Block {
         // SAFETY: `&mut self`: nobody else can reach the block.
         let p = unsafe { self.private.get_mut() };
         debug_assert!(p.retired && self.cached() == 0);
+        #[cfg(debug_assertions)]
+        debug_assert!(self.inbox.is_closed());
     }
 }
 
@@ -206,9 +220,10 @@ impl Block {
         p.out += 1;
     }
 
-    /// An own buffer came back through the slow path.
-    pub(super) fn count_returned(p: &mut Private) {
-        p.out -= 1;
+    /// `n` own buffers came back through the slow path (or through the
+    /// inbox, whose dropper counted them in the statistics).
+    pub(super) fn count_returned(p: &mut Private, n: usize) {
+        p.out -= n as isize;
     }
 
     /// The owner half of the refcount: the one place its three parts are
@@ -270,7 +285,10 @@ impl Block {
     }
 }
 
-/// Byte accounting. Two single-writer gauges per block: `cached_bytes` (what
+/// Byte accounting. Two single-writer gauges per block, and a statistic:
+/// `listed_bytes`, + by a thread that lists a buffer in another block's
+/// inbox, − by the owner that takes it out of its chain (so only the sum
+/// over blocks means anything: the bytes listed). Then `cached_bytes` (what
 /// sits in the bins) and `held_bytes` = bytes handed out − bytes returned +
 /// bytes cached. A cache hit moves bytes from cached to handed out, and a
 /// return into the cache moves them back, so on the hot path only
@@ -300,6 +318,18 @@ impl Block {
     #[inline(always)]
     pub(super) fn held_out(&self, n: usize) {
         Tally::drop_by(&self.tally.held_bytes, n as u64);
+    }
+
+    /// This thread listed `n` bytes in another block's inbox.
+    #[inline]
+    pub(super) fn listed_in(&self, n: usize) {
+        Tally::bump(&self.tally.listed_bytes, n as u64);
+    }
+
+    /// The owner took `n` listed bytes out of a chain.
+    #[inline]
+    pub(super) fn listed_out(&self, n: usize) {
+        Tally::drop_by(&self.tally.listed_bytes, n as u64);
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod block;
 mod fast;
+mod inbox;
 mod slow;
 
 pub(crate) use block::Block;
@@ -53,7 +54,7 @@ impl Drop for Blocks {
     fn drop(&mut self) {
         // Thread exit: from now on every operation on this thread takes the
         // orphan path; then hand every cached buffer back to its pool's shards
-        // (or free it if they are full) and merge each block's count.
+        // (or free it past the byte budget) and merge each block's count.
         let _ = HOT.try_with(|h| {
             h.state.set(EXITED);
             // SAFETY: an empty list; the thread is exiting.

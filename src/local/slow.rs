@@ -6,8 +6,9 @@
 
 use super::block::{Bin, Block, Private};
 use super::fast::{BlockRef, Hot, CLOCK_EVERY};
+use super::inbox::Inbox;
 use crate::alloc::{Mem, NOT_POOLED};
-use crate::central::{Central, Source};
+use crate::central::{Central, Source, Spot};
 use crate::class::Fit;
 use crate::config::Zeroing;
 use crate::error::AllocError;
@@ -85,6 +86,7 @@ pub(super) fn housekeeping_full(h: &Hot, blocks: &mut Vec<BlockRef>, epoch: u64,
 fn catch_up(b: &Block) {
     // SAFETY: owner-only state of this thread's block, inside a slow operation.
     let p = unsafe { b.private() };
+    take_inbox(b, p, false);
     let t = b.central.trim_epoch();
     if t != p.seen_trim {
         p.seen_trim = t;
@@ -107,7 +109,9 @@ enum Empty {
 fn empty(b: &Block, p: &mut Private, how: Empty) {
     let central = &b.central;
     let how = if central.is_closed() { Empty::Free } else { how };
+    let mut listed = 0;
     for (c, bin) in p.bins.as_mut().iter_mut().enumerate() {
+        listed += flush_chain(b, bin, c, matches!(how, Empty::Free));
         for mem in bin.stack.drain(..) {
             b.sub_cached(mem.cap);
             b.held_out(mem.cap);
@@ -122,6 +126,7 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
         // a later fast-path push never allocates.
         bin.depth = bin.depth.min(2);
     }
+    Block::count_returned(p, listed);
     central.release_budget(p.lease);
     p.lease = 0;
 }
@@ -131,7 +136,11 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
 fn decay(b: &Block, p: &mut Private, gen: u64) {
     let central = &b.central;
     let min_depth = central.config.tls_cache_size().min(2);
-    for bin in p.bins.as_mut().iter_mut() {
+    let mut listed = 0;
+    for (c, bin) in p.bins.as_mut().iter_mut().enumerate() {
+        // What the inbox brought and no get took within a tick goes to the
+        // shards (where the budget counts it).
+        listed += flush_chain(b, bin, c, false);
         if bin.last_gen + 1 < gen {
             for mem in bin.stack.drain(..) {
                 b.sub_cached(mem.cap);
@@ -145,6 +154,7 @@ fn decay(b: &Block, p: &mut Private, gen: u64) {
         }
         bin.missed = false;
     }
+    Block::count_returned(p, listed);
     // Give back lease that no cached buffer uses.
     central.release_budget(p.lease - b.cached());
     p.lease = b.cached();
@@ -162,6 +172,8 @@ pub(super) unsafe fn retire(block: NonNull<Block>) {
     let b = unsafe { block.as_ref() };
     // SAFETY: owner-only state, and the caller is the owner.
     let p = unsafe { b.private() };
+    // Close the inbox first: later remote drops take the refcount path.
+    take_inbox(b, p, true);
     empty(b, p, Empty::ToShards);
     b.central.registry().unregister(&b.tally);
     // SAFETY: forwarded contract; no reference into the block outlives this.
@@ -204,7 +216,8 @@ fn new_block(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> Non
 // ---- gets -----------------------------------------------------------------
 
 /// A get the fast path did not serve, on this thread's block for `central`:
-/// its bin, else the shards (with a refill from the home shard), else fresh.
+/// its bin, else the shards (with a refill from the home shard or the
+/// overflow), else fresh.
 /// Also says whether the memory is recycled (not freshly zeroed).
 #[inline]
 pub(super) fn acquire(
@@ -221,6 +234,14 @@ pub(super) fn acquire(
     let p = unsafe { b.private() };
     let fit = central.classes.fit(len);
     if let Fit::Class(c) = fit {
+        if !b.inbox.is_empty() {
+            take_inbox(b, p, false);
+        }
+        if !p.bins.as_mut()[c].chain.is_empty() {
+            if let Some(mem) = refill_from_chain(b, p, c) {
+                return Ok((mem, block, true));
+            }
+        }
         let bin = &mut p.bins.as_mut()[c];
         if let Some(mem) = bin.stack.pop() {
             b.sub_cached(mem.cap);
@@ -251,8 +272,8 @@ fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError>
         } else {
             central.release_budget(mem.cap);
         }
-        if let (Some(shard), Fit::Class(c)) = (home, fit) {
-            refill(b, p, c, shard);
+        if let (Some(spot), Fit::Class(c)) = (home, fit) {
+            refill(b, p, c, spot);
         }
     }
     Block::count_issued(p);
@@ -260,12 +281,12 @@ fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError>
     Ok((mem, matches!(source, Source::Shard(_))))
 }
 
-/// After a miss served by the home shard: moves up to half the bin's depth
-/// more buffers of the class from that shard into the bin, so the next gets
+/// After a miss served by the home shard or the overflow: moves up to half the
+/// bin's depth more buffers of the class from there into the bin, so the next gets
 /// are fast-path hits (the mirror of a spill, which moves the older half the
 /// other way). Their reservations move from the shard into the lease, within
 /// `tls_cache_bytes`.
-fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
+fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
     let central = &b.central;
     let max_bytes = central.config.tls_cache_bytes();
     let bin: &mut Bin = &mut p.bins.as_mut()[c];
@@ -277,9 +298,9 @@ fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
     }
     bin.last_gen = p.seen_gen;
     for _ in 0..n {
-        let Some(mem) = central.pop_from(shard, c) else { break };
+        let Some(mem) = central.pop_from(spot, c) else { break };
         if mem.cap > max_bytes.saturating_sub(p.lease) {
-            central.unpop(shard, c, mem);
+            central.unpop(spot, c, mem);
             break;
         }
         // The buffer's reservation moves with it, from the shard's share of
@@ -290,6 +311,94 @@ fn refill(b: &Block, p: &mut Private, c: usize, shard: usize) {
         debug_assert!(bin.stack.len() < bin.stack.capacity());
         bin.stack.push(mem);
     }
+}
+
+/// Takes everything in `b`'s inbox into the bins' chains (closing the
+/// inbox if `close`). Owner only, inside a slow operation.
+fn take_inbox(b: &Block, p: &mut Private, close: bool) {
+    let mut taken = b.inbox.take(close);
+    let bins = p.bins.as_mut();
+    let mut bytes = 0;
+    while let Some(mem) = taken.pop() {
+        let c = mem.class() as usize;
+        debug_assert!(c < bins.len());
+        bytes += mem.cap;
+        // SAFETY: ours again (taken); it fit a link when it was listed.
+        unsafe { bins[c].chain.push(mem) };
+    }
+    b.inbox.taken(bytes);
+}
+
+/// A get of class `c` whose chain has buffers: moves up to the bin's room
+/// from the chain into the stack (within the lease, which grows as a
+/// return's would), and deepens the bin to `tls_cache_size`, since gets
+/// found it empty with supply at hand. If the lease has room for none,
+/// serves the get straight from the chain (returned as `Some`).
+fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
+    let central = &b.central;
+    let max_depth = central.config.tls_cache_size();
+    let max_bytes = central.config.tls_cache_bytes();
+    let bin = &mut p.bins.as_mut()[c];
+    if bin.stack.capacity() == 0 {
+        bin.stack.reserve_exact(max_depth);
+    }
+    bin.depth = max_depth;
+    bin.last_gen = p.seen_gen;
+    let mut moved = 0;
+    loop {
+        let bin = &mut p.bins.as_mut()[c];
+        if bin.stack.len() >= bin.depth {
+            break;
+        }
+        let Some(mem) = bin.chain.pop() else { break };
+        if b.cached() + mem.cap > p.lease {
+            let need = b.cached() + mem.cap - p.lease;
+            let room = max_bytes.saturating_sub(p.lease);
+            let ask = need.saturating_add(mem.cap.saturating_mul(max_depth)).min(room);
+            let granted = if need > room { 0 } else { central.lease(need, ask, c) };
+            if granted == 0 {
+                if moved == 0 {
+                    // Straight to the caller, counted as a hit: the refcount
+                    // takes the listed return and the new issue.
+                    Block::count_returned(p, 1);
+                    b.count_hit();
+                    b.listed_out(mem.cap);
+                    return Some(mem);
+                }
+                // SAFETY: ours, and it fit a link before.
+                unsafe { p.bins.as_mut()[c].chain.push(mem) };
+                break;
+            }
+            p.lease += granted;
+        }
+        // Its dropper counted the return, and its bytes as listed.
+        Block::count_returned(p, 1);
+        b.listed_out(mem.cap);
+        b.add_cached(mem.cap);
+        p.bins.as_mut()[c].stack.push(mem);
+        moved += 1;
+    }
+    None
+}
+
+/// Empties a bin's chain: to the shards (or freed, as evictions, with
+/// `free`). Returns how many, for the caller's `Block::count_returned` (their
+/// droppers counted the returns and the bytes in the statistics).
+fn flush_chain(b: &Block, bin: &mut Bin, c: usize, free: bool) -> usize {
+    let central = &b.central;
+    let mut n = 0;
+    while let Some(mem) = bin.chain.pop() {
+        n += 1;
+        b.listed_out(mem.cap);
+        b.held_out(mem.cap);
+        if free {
+            central.count(&Totals { evictions: 1, ..Default::default() });
+            central.free(mem);
+        } else {
+            central.offer(c, mem, false);
+        }
+    }
+    n
 }
 
 /// A get on a thread with no usable cache (inside a TLS destructor, or
@@ -338,14 +447,40 @@ pub(super) unsafe fn release(
         // SAFETY: this thread owns `issuer`, inside a slow operation.
         let p = unsafe { b.private() };
         if !p.retired {
-            Block::count_returned(p);
+            Block::count_returned(p, 1);
             accept(b, p, ptr, cap, tag, how);
             return;
         }
     }
-    // Foreign (or retired) issuer: take the buffer into this thread's own
-    // block, then drop the reference to the issuer.
+    // Foreign (or retired) issuer: list the buffer in the issuer's inbox,
+    // which passes it (and its reference) to the owner's next miss...
     let central = &b.central;
+    let mut how = how;
+    let mem = Mem { ptr, cap, tag };
+    if how != Return::Detach && mem.class() != NOT_POOLED && Inbox::fits(&mem) && !central.is_closed() {
+        scrub(central, &mem, how);
+        // Found before the push: once listed, the buffer no longer keeps
+        // `issuer` (nor `central` through it) alive.
+        let mine = block_for(h, blocks, central);
+        // SAFETY: the buffer's memory and its reference to `issuer` are ours
+        // to hand over, and it fits a link.
+        match unsafe { b.inbox.push(mem, central.config.tls_cache_bytes()) } {
+            Ok(()) => {
+                // The statistics count the return here, on this thread's own
+                // block (single-writer counters); the owner's refcount counts
+                // it when it takes the buffer.
+                // SAFETY: this thread's live block (it holds its own `Arc`).
+                let m = unsafe { mine.as_ref() };
+                Tally::bump(&m.tally.returns, 1);
+                m.listed_in(cap);
+                return;
+            }
+            // Closed (the owner retired) or full: scrubbed already.
+            Err(_) => how = Return::Unwritten,
+        }
+    }
+    // ... or, if it cannot be listed, take it into this thread's own block,
+    // then drop the reference to the issuer.
     if central.is_closed() {
         central.count(&Totals { returns: 1, held_bytes: (cap as u64).wrapping_neg(), ..Default::default() });
         if how != Return::Detach {
