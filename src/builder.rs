@@ -3,7 +3,7 @@
 
 use crate::config::{
     default_max_pooled_bytes, defaults_for, Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE, DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES,
+    DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE, DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_ALIGNMENT,
     MAX_BUFFERS_PER_SHARD,
 };
 use crate::error::BuildError;
@@ -92,8 +92,9 @@ impl Builder {
         /// together. Default: a quarter of physical memory, at least
         /// `min(1 GiB, half of it)`.
         max_pooled_bytes: usize;
-        /// Address alignment of every buffer: a power of two (4096 for
-        /// `O_DIRECT`). Pooled capacities are rounded to a multiple of it. Default 1.
+        /// Address alignment of every buffer: a power of two up to
+        /// [`MAX_ALIGNMENT`](crate::MAX_ALIGNMENT) (4096 for `O_DIRECT`).
+        /// Pooled capacities are rounded to a multiple of it. Default 1.
         alignment: usize;
         /// Derive the defaults as if the machine had this many CPUs. Default:
         /// [`std::thread::available_parallelism`].
@@ -177,7 +178,7 @@ impl Builder {
         if !alignment.is_power_of_two() {
             return Err(BuildError::AlignmentNotPowerOfTwo(alignment));
         }
-        if alignment > 1 << 30 {
+        if alignment > MAX_ALIGNMENT {
             return Err(BuildError::AlignmentTooLarge(alignment));
         }
         if self.pinned_memory {

@@ -116,6 +116,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// this many slots of [`SHARD_SLOT_BYTES`] each, so one queue at the limit
 /// takes 2 MiB.
 pub const MAX_BUFFERS_PER_SHARD: usize = 1 << 16;
+/// The largest `alignment`: 2 MiB, a huge page. Every buffer is a whole
+/// number of alignment units, so the unit is also the smallest buffer the
+/// pool hands out: a larger one would make `get(1)` hold more memory than any
+/// I/O alignment needs.
+pub const MAX_ALIGNMENT: usize = 2 << 20;
 /// Bytes one slot of a shard queue takes: a buffer's pointer, capacity and
 /// tag, and the queue's sequence stamp. A pool's queues take
 /// `num_shards × (size classes used) × max_buffers_per_shard × SHARD_SLOT_BYTES`

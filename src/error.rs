@@ -40,7 +40,7 @@ pub enum BuildError {
     MaxTooLarge(usize),
     /// `alignment(n)` with `n` zero or not a power of two.
     AlignmentNotPowerOfTwo(usize),
-    /// `alignment(n)` above 1 GiB.
+    /// `alignment(n)` above [`MAX_ALIGNMENT`](crate::MAX_ALIGNMENT) (2 MiB).
     AlignmentTooLarge(usize),
     /// `cpus(0)`.
     ZeroCpus,
@@ -72,7 +72,7 @@ impl fmt::Display for BuildError {
             Self::AlignmentNotPowerOfTwo(n) => {
                 write!(f, "alignment must be a non-zero power of two, got {n}")
             }
-            Self::AlignmentTooLarge(n) => write!(f, "alignment must be at most 1 GiB, got {n}"),
+            Self::AlignmentTooLarge(n) => write!(f, "alignment must be at most 2 MiB (a huge page), got {n}"),
             Self::ZeroCpus => f.write_str("cpus must be at least 1"),
             Self::ZeroReadSize => f.write_str("read_size must be at least 1"),
             Self::ReadSizeTooLarge(n) => write!(f, "read_size must be at most isize::MAX / 2, got {n}"),

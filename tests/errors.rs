@@ -29,7 +29,10 @@ fn every_invalid_setting_is_refused_with_a_clear_message() {
         (b().alignment(0), BuildError::AlignmentNotPowerOfTwo(0), &["alignment", "power of two", "0"]),
         (b().alignment(3), BuildError::AlignmentNotPowerOfTwo(3), &["alignment", "power of two", "3"]),
         (b().alignment(4095), BuildError::AlignmentNotPowerOfTwo(4095), &["alignment", "4095"]),
-        (b().alignment(1 << 31), BuildError::AlignmentTooLarge(1 << 31), &["alignment", "1 GiB"]),
+        (b().alignment(1 << 31), BuildError::AlignmentTooLarge(1 << 31), &["alignment", "2 MiB"]),
+        // Every buffer is at least one alignment unit: a 1 GiB unit would make
+        // `get(1)` hold 1 GiB.
+        (b().alignment(1 << 22), BuildError::AlignmentTooLarge(1 << 22), &["alignment", "2 MiB"]),
         (b().cpus(0), BuildError::ZeroCpus, &["cpus", "at least 1"]),
         (b().read_size(0), BuildError::ZeroReadSize, &["read_size", "at least 1"]),
         (b().idle_timeout(Duration::ZERO), BuildError::ZeroIdleTimeout, &["idle_timeout", "non-zero"]),
