@@ -304,3 +304,36 @@ fn accept_gives_the_stream_and_its_peer() {
         assert_eq!(p2, c2.local_addr().unwrap());
     }
 }
+
+#[test]
+fn nonblocking_and_unix_sockets_work_too() {
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut c, s) = pair(&l);
+        // As a tokio socket's descriptor is.
+        s.set_nonblocking(true).unwrap();
+        let mut buf = pool.with_capacity(5);
+        buf.extend_from_slice(b"ping!");
+        block_on(ring.send(&s, buf)).unwrap();
+        let mut got = [0; 5];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping!");
+        c.write_all(b"pong").unwrap();
+        drop(c);
+        assert_eq!(block_on(collect(&ring, &s)), b"pong", "{:?}", ring.backend());
+
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.write_all(b"over unix").unwrap();
+        drop(a);
+        let got = block_on(async {
+            let mut got = Vec::new();
+            let mut rx = ring.recv(&b);
+            while let Some(c) = rx.next().await {
+                got.extend_from_slice(&c.unwrap());
+            }
+            got
+        });
+        assert_eq!(got, b"over unix");
+    }
+}

@@ -80,8 +80,6 @@ struct RecvSt {
     limit: usize,
     eof: bool,
     err: Option<io::Error>,
-    /// Ended by `ENOBUFS`: re-arm once the ring has buffers again.
-    starved: bool,
 }
 
 struct SendSt {
@@ -234,7 +232,7 @@ impl NetShard {
         let t = match *tok {
             Some(t) => t,
             None => {
-                let rs = RecvSt { queue: VecDeque::new(), queued: 0, limit, eof: false, err: None, starved: false };
+                let rs = RecvSt { queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
                 let t = st.alloc(Kind::Recv(rs));
                 *tok = Some(t);
                 if let Err(e) = self.arm_recv(&mut st, t, fd) {
@@ -258,7 +256,6 @@ impl NetShard {
             None
         };
         let rearm = !inflight && !r.eof && r.err.is_none() && r.queued < r.limit;
-        let starved = r.starved;
         if rearm {
             // Ended by ENOBUFS, by the queue bound or by a spurious end:
             // receive again if the ring has buffers (it is refilled as
@@ -266,15 +263,15 @@ impl NetShard {
             let has_bufs = st.bufs.refill_empty() || st.bufs.missing() < usize::from(st.bufs.count());
             if has_bufs {
                 add(&self.stats.rearms, 1);
-                if let Some(Kind::Recv(r)) = st.get(t).map(|o| &mut o.kind) {
-                    r.starved = false;
-                }
                 if let Err(e) = self.arm_recv(&mut st, t, fd) {
                     if out.is_none() {
                         return Poll::Ready(Some(Err(e)));
                     }
+                    if let Some(Kind::Recv(r)) = st.get(t).map(|o| &mut o.kind) {
+                        r.err = Some(e);
+                    }
                 }
-            } else if starved {
+            } else {
                 // No buffer in the ring: the completion thread wakes us
                 // after its next refill.
                 st.starved.push(t);
@@ -503,9 +500,12 @@ impl NetShard {
                         r.eof = true;
                     } else if res == -libc::ENOBUFS {
                         add(&self.stats.enobufs, 1);
-                        r.starved = true;
                         starved_now = true;
-                    } else if res < 0 && res != -libc::ECANCELED {
+                    } else if res > 0 {
+                        // Bytes without a buffer of ours: never from a
+                        // working kernel, and never dropped silently.
+                        r.err = Some(io::Error::other(format!("recv completion of {res} bytes without a ring buffer")));
+                    } else if res != -libc::ECANCELED {
                         r.err = Some(io::Error::from_raw_os_error(-res));
                     }
                 }
