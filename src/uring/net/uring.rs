@@ -104,6 +104,9 @@ pub(crate) struct NetState {
     closing: bool,
     /// Recv streams `ENOBUFS` ended, to wake once the ring has buffers.
     starved: Vec<Tok>,
+    /// Wakers a submitter's reap found (on `EBUSY`), for the completion
+    /// thread to run.
+    deferred: Vec<Waker>,
 }
 
 impl NetState {
@@ -160,13 +163,21 @@ pub(crate) struct NetShard {
 /// Why a shard could not start: the kernel lacks what it needs (fall back),
 /// or another error.
 pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<Arc<NetShard>> {
-    let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(1024)).build(256)?;
+    let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
     let bufs = BufRing::new(pool, count, size)?;
     // SAFETY: `bufs` maps `count` entries, page aligned, and lives in the
     // shard's state until the completion thread unregisters the group (or
     // the ring is closed with no request left).
     unsafe { ring.submitter().register_buf_ring_with_flags(bufs.addr(), bufs.count(), BGID, 0)? };
-    let st = NetState { slots: Vec::new(), free: Vec::new(), bufs, inflight: 0, closing: false, starved: Vec::new() };
+    let st = NetState {
+        slots: Vec::new(),
+        free: Vec::new(),
+        bufs,
+        inflight: 0,
+        closing: false,
+        starved: Vec::new(),
+        deferred: Vec::new(),
+    };
     let shard = Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default() });
     let s = shard.clone();
     std::thread::Builder::new().name("bufpool-net".into()).spawn(move || s.completion_thread())?;
@@ -175,24 +186,45 @@ pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<
 
 impl NetShard {
     /// Pushes `e` and submits everything queued, under the lock.
-    fn submit(&self, _st: &mut NetState, e: &squeue::Entry) -> io::Result<()> {
+    fn submit(&self, st: &mut NetState, e: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: the SQ is touched only under the state lock, which the
-            // caller holds (`_st`); every pointer in `e` points into the
+            // caller holds (`st`); every pointer in `e` points into the
             // table's state, which outlives the request.
             if unsafe { self.ring.submission_shared().push(e) }.is_ok() {
                 break;
             }
-            self.enter_submit()?;
+            self.enter_submit(st)?;
         }
-        self.enter_submit()
+        self.enter_submit(st)
     }
 
-    fn enter_submit(&self) -> io::Result<()> {
+    /// One submitting `io_uring_enter` for what the SQ holds, under the
+    /// lock. `EBUSY` (completions the CQ has no room for wait in the
+    /// kernel) is met by reaping here, under the same lock, and trying
+    /// again; the wakers found are left for the completion thread, which a
+    /// no-op wakes.
+    fn enter_submit(&self, st: &mut NetState) -> io::Result<()> {
         loop {
             match self.ring.submit() {
                 Ok(_) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    let mut r = Reaped::default();
+                    self.reap_locked(st, &mut r);
+                    // Buffers go home and droppers are released under the
+                    // lock; neither takes it.
+                    drop(r.gone);
+                    if r.notify {
+                        self.cv.notify_all();
+                    }
+                    if !r.wake.is_empty() {
+                        st.deferred.append(&mut r.wake);
+                        let nop = opcode::Nop::new().build().user_data(WAKE);
+                        // SAFETY: as in `submit`; a no-op names nothing.
+                        let _ = unsafe { self.ring.submission_shared().push(&nop) };
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -463,11 +495,26 @@ impl NetShard {
 
     /// Reaps every completion; wakers run after the lock is released.
     fn reap(&self) {
-        let mut wake = Vec::new();
-        let mut gone = Vec::new();
-        let mut notify = false;
+        let mut r = Reaped::default();
         let mut st = self.lock();
-        // SAFETY: only this thread reads the CQ.
+        r.wake.append(&mut st.deferred);
+        self.reap_locked(&mut st, &mut r);
+        // Buffers of gone owners go home before their droppers (waiting for
+        // the lock) are released.
+        drop(r.gone);
+        drop(st);
+        if r.notify {
+            self.cv.notify_all();
+        }
+        for w in r.wake {
+            w.wake();
+        }
+    }
+
+    /// Reaps every completion under the lock, into `out`.
+    fn reap_locked(&self, st: &mut NetState, out: &mut Reaped) {
+        let Reaped { wake, gone, notify } = out;
+        // SAFETY: the CQ is read only under the state lock (`st`).
         let cq: Vec<cqueue::Entry> = unsafe { self.ring.completion_shared() }.collect();
         for cqe in cq {
             let ud = cqe.user_data();
@@ -548,14 +595,14 @@ impl NetShard {
                     wake.push(w);
                 }
             } else if !op.inflight {
-                notify = true;
+                *notify = true;
                 if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = st.release(t) {
                     // SAFETY: an accepted descriptor nobody will take.
                     unsafe { libc::close(fd) };
                 }
             }
             if cancel {
-                self.cancel(&mut st, t);
+                self.cancel(st, t);
             }
             if starved_now {
                 st.starved.push(t);
@@ -569,15 +616,14 @@ impl NetShard {
                 }
             }
         }
-        // Buffers of gone owners go home before their droppers (waiting for
-        // the lock) are released.
-        drop(gone);
-        drop(st);
-        if notify {
-            self.cv.notify_all();
-        }
-        for w in wake {
-            w.wake();
-        }
     }
+}
+
+/// What a reap found, for after the lock.
+#[derive(Default)]
+struct Reaped {
+    wake: Vec<Waker>,
+    gone: Vec<PooledBuffer>,
+    /// A gone owner's request ended: wake the droppers waiting on `cv`.
+    notify: bool,
 }
