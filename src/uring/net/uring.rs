@@ -2,12 +2,14 @@
 //! with one provided-buffer ring, a table of socket operations and a
 //! completion thread.
 //!
-//! * **One lock.** The shard's state lock guards the SQ, the operation table
-//!   and the buffer ring. The completion thread alone reads the CQ; it takes
-//!   the lock once per batch of completions, hands each picked buffer to its
-//!   stream and refills the slot from the pool at once (so it is the ring's
-//!   tail writer; a stream's poll writes it only to retry refills the pool
-//!   refused).
+//! * **One lock.** The shard's state lock guards the SQ, the CQ, the
+//!   operation table and the buffer ring. Whoever reaps holds it: the
+//!   completion thread (once per batch of completions), a send's poll (its
+//!   own completion usually arrives inside the submitting `io_uring_enter`,
+//!   so the send returns in that poll), or a submitter that met `EBUSY`.
+//!   The reaper hands each picked buffer to its stream and refills the slot
+//!   from the pool at once, so the ring's tail is written under the lock,
+//!   one writer at a time, with no lock per buffer.
 //! * **Descriptors.** A request naming a socket by number (`RECV`, `SEND`,
 //!   `ACCEPT`) is pushed and submitted (`io_uring_enter`) inside one poll of
 //!   its owner, under the lock, so the kernel resolves the number while the
@@ -370,14 +372,23 @@ impl NetShard {
                 t
             }
         };
-        let Some(op) = st.get(t) else { return Poll::Ready(Err(io::Error::other("send state lost"))) };
-        let Kind::Send(s) = &mut op.kind else { unreachable!("a send token names a send") };
-        if s.result.is_some() {
-            let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
-            *tok = None;
-            return Poll::Ready(s.result.expect("checked").map(|()| s.buf));
-        }
-        if s.resubmit {
+        // A send the socket has room for completes inside the submitting
+        // `io_uring_enter`: reap it here, under the lock, and return it in
+        // this poll, with no completion-thread wake-up; a short send
+        // continues here too.
+        let mut r = Reaped::default();
+        let out = loop {
+            let Some(op) = st.get(t) else { break Some(Err(io::Error::other("send state lost"))) };
+            let Kind::Send(s) = &mut op.kind else { unreachable!("a send token names a send") };
+            if s.result.is_some() {
+                let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
+                *tok = None;
+                break Some(s.result.expect("checked").map(|()| s.buf));
+            }
+            if !s.resubmit {
+                op.waker = Some(cx.waker().clone());
+                break None;
+            }
             s.resubmit = false;
             // SAFETY: `off < len`; the buffer stays in the table until the
             // request's completion is reaped.
@@ -385,16 +396,31 @@ impl NetShard {
             let n = (s.buf.len() - s.off).min(u32::MAX as usize) as u32;
             let e = opcode::Send::new(types::Fd(fd), p, n).flags(libc::MSG_NOSIGNAL).build().user_data(t.user_data());
             if let Err(e) = self.submit(&mut st, &e) {
-                let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
-                drop(s);
+                st.release(t);
                 *tok = None;
-                return Poll::Ready(Err(e));
+                break Some(Err(e));
             }
             st.inflight += 1;
             st.get(t).expect("live").inflight = true;
+            self.reap_locked(&mut st, &mut r);
+            if st.get(t).is_some_and(|op| op.inflight) {
+                // Not done inline: the completion thread wakes us.
+                st.get(t).expect("live").waker = Some(cx.waker().clone());
+                break None;
+            }
+        };
+        drop(std::mem::take(&mut r.gone));
+        drop(st);
+        if r.notify {
+            self.cv.notify_all();
         }
-        st.get(t).expect("live").waker = Some(cx.waker().clone());
-        Poll::Pending
+        for w in r.wake {
+            w.wake();
+        }
+        match out {
+            Some(o) => Poll::Ready(o),
+            None => Poll::Pending,
+        }
     }
 
     /// An accept future's poll: submits on the first.
