@@ -17,6 +17,14 @@ use std::task::Context;
 use std::time::Duration;
 use uring_common::*;
 
+/// Taken by every test here: one of them stages the reuse of a descriptor
+/// number, which a parallel test opening sockets would race with.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The io_uring ring (if sockets get a buffer ring here) and the fallback.
 fn net_rings(pool: &BufferPool, count: usize, size: usize) -> Vec<Ring> {
     let mut v = Vec::new();
@@ -56,6 +64,7 @@ async fn collect(ring: &Ring, s: &TcpStream) -> Vec<u8> {
 
 #[test]
 fn echo_over_many_connections_on_both_backends() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 64, 4096) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -113,6 +122,7 @@ fn echo_over_many_connections_on_both_backends() {
 
 #[test]
 fn eof_ends_the_stream_after_the_data() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 16, 1024) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -129,6 +139,7 @@ fn eof_ends_the_stream_after_the_data() {
 
 #[test]
 fn send_loops_over_a_large_buffer() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 16, 4096) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -150,6 +161,7 @@ fn send_loops_over_a_large_buffer() {
 
 #[test]
 fn dropping_a_stream_mid_flow_returns_every_buffer_before_it_returns() {
+    let _serial = serial();
     for fallback in [false, true] {
         // A pool per backend: a dropped ring's buffers go home a little
         // after the drop, from its completion thread.
@@ -195,6 +207,7 @@ fn dropping_a_stream_mid_flow_returns_every_buffer_before_it_returns() {
 
 #[test]
 fn enobufs_with_a_tiny_ring_rearms_and_loses_nothing() {
+    let _serial = serial();
     let pool = BufferPool::new();
     let ring = Ring::builder(&pool).shards(1).recv_buffers(2, 4096).build().unwrap();
     if !ring.recv_uses_buffer_ring() {
@@ -225,6 +238,7 @@ fn enobufs_with_a_tiny_ring_rearms_and_loses_nothing() {
 
 #[test]
 fn a_slow_consumer_holds_at_most_its_queue_bound() {
+    let _serial = serial();
     let pool = BufferPool::new();
     let limit = 16 << 10;
     for ring in net_rings(&pool, 64, 4096) {
@@ -260,6 +274,7 @@ fn a_slow_consumer_holds_at_most_its_queue_bound() {
 
 #[test]
 fn a_leaked_stream_never_reads_a_reused_descriptor_number() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 16, 4096) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -287,6 +302,7 @@ fn a_leaked_stream_never_reads_a_reused_descriptor_number() {
 
 #[test]
 fn accept_gives_the_stream_and_its_peer() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 16, 4096) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -307,6 +323,7 @@ fn accept_gives_the_stream_and_its_peer() {
 
 #[test]
 fn nonblocking_and_unix_sockets_work_too() {
+    let _serial = serial();
     let pool = BufferPool::new();
     for ring in net_rings(&pool, 16, 4096) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -335,5 +352,26 @@ fn nonblocking_and_unix_sockets_work_too() {
             got
         });
         assert_eq!(got, b"over unix");
+    }
+}
+
+#[test]
+fn the_last_ring_handle_ends_a_leaked_stream_and_frees_the_buffer_ring() {
+    let _serial = serial();
+    for fallback in [false, true] {
+        let pool = BufferPool::new();
+        let ring = Ring::builder(&pool).shards(1).recv_buffers(8, 4096).force_fallback(fallback).build().unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut c, s) = pair(&l);
+        c.write_all(b"some bytes").unwrap();
+        let mut rx = ring.recv(&s);
+        let w = noop_waker();
+        let _ = Pin::new(&mut rx).poll_next(&mut Context::from_waker(&w));
+        std::mem::forget(rx);
+        drop(ring);
+        // The engine cancels the leaked multishot, its thread exits and the
+        // ring's buffers (and the leaked stream's queue) go home.
+        wait_quiescent(&pool);
+        drop((c, s));
     }
 }
