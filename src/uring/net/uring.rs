@@ -232,11 +232,17 @@ impl NetShard {
         }
     }
 
-    fn cancel(&self, st: &mut NetState, t: Tok) {
+    /// Asks the kernel to cancel `t`'s request; true (and the operation
+    /// marked cancelled) if the cancellation was submitted. A failed one
+    /// leaves the request running until it ends by itself or the ring
+    /// closes (which cancels it again).
+    fn cancel(&self, st: &mut NetState, t: Tok) -> bool {
         let e = opcode::AsyncCancel::new(t.user_data()).build().user_data(CANCEL);
-        // A failed submission leaves the request running until it ends by
-        // itself or the ring closes (which cancels it again).
-        let _ = self.submit(st, &e);
+        let ok = self.submit(st, &e).is_ok();
+        if let Some(op) = st.get(t).filter(|_| ok) {
+            op.cancelled = true;
+        }
+        ok
     }
 
     fn arm_recv(&self, st: &mut NetState, t: Tok, fd: RawFd) -> io::Result<()> {
@@ -334,14 +340,13 @@ impl NetShard {
             _ => VecDeque::new(),
         };
         if op.inflight {
-            let send_cancel = !op.cancelled;
-            op.cancelled = true;
-            if send_cancel {
-                self.cancel(&mut st, t);
-            }
+            let cancelled = op.cancelled || self.cancel(&mut st, t);
             // The completion thread releases the entry on the last
-            // completion (owner gone) and notifies.
-            while st.get(t).is_some() {
+            // completion (owner gone) and notifies. Without a cancellation
+            // in the kernel that could be never (an idle socket): then the
+            // entry is left to the reaper, and its buffers go home when the
+            // request ends.
+            while cancelled && st.get(t).is_some() {
                 self.cv.wait(&mut st);
             }
         } else {
@@ -469,7 +474,6 @@ impl NetShard {
         op.waker = None;
         if op.inflight {
             if !op.cancelled {
-                op.cancelled = true;
                 self.cancel(&mut st, t);
             }
             return;
@@ -607,9 +611,6 @@ impl NetShard {
                     }
                     *r = Some(if res >= 0 { Ok(res) } else { Err(io::Error::from_raw_os_error(-res)) });
                 }
-            }
-            if cancel {
-                op.cancelled = true;
             }
             if !more {
                 op.inflight = false;
