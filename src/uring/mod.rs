@@ -80,7 +80,8 @@
 //!   threads calling `pread`/`pwrite`; [`Ring::backend`] says which.
 //! * **Sockets.** [`Ring::recv`] is a [`Stream`](futures_core::Stream) of
 //!   pool buffers from a connected socket, [`Ring::send`] sends a whole
-//!   buffer and hands it back, [`Ring::accept`] accepts a connection. On
+//!   buffer and hands it back ([`Ring::send_vectored`] a `Vec` of them, up
+//!   to `IOV_MAX` in each `SENDMSG`), [`Ring::accept`] accepts a connection. On
 //!   io_uring (Linux 6.0+) each shard registers a provided-buffer ring of
 //!   [`RingBuilder::recv_buffers`] pool buffers and one multishot `recv` per
 //!   stream lets the kernel pick a buffer only when bytes arrive: an idle
@@ -148,7 +149,9 @@ pub use builder::{
 #[cfg(feature = "test-util")]
 pub use faults::Fault;
 pub use many::ReadMany;
-pub use net::{Accept, RecvStream, SendAll, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
+pub use net::{
+    Accept, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE,
+};
 pub use op::{Fsync, ReadAt, WriteAt};
 pub use registered::RegisteredFile;
 pub use ring::Ring;

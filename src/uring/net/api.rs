@@ -5,6 +5,7 @@ use crate::uring::builder::RingBuilder;
 #[cfg(doc)]
 use crate::uring::net::config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
 use crate::uring::net::engine::Engine;
+use crate::uring::net::gather::Gather;
 use crate::uring::net::poller::Dir;
 use crate::uring::net::uring::Tok;
 use crate::uring::ring::Ring;
@@ -111,43 +112,79 @@ impl Drop for RecvStream<'_> {
 
 /// The future of [`Ring::send`]: all of the buffer sent, then the buffer.
 #[must_use = "futures do nothing unless polled"]
-pub struct SendAll<'a> {
+pub struct SendAll<'a>(Sending<'a>);
+
+/// The future of [`Ring::send_vectored`]: every buffer sent, in order, then
+/// the buffers.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendVectored<'a>(Sending<'a>);
+
+/// What both send futures are.
+struct Sending<'a> {
     ring: &'a Ring,
     fd: RawFd,
-    buf: Option<PooledBuffer>,
     state: SendState,
     _sock: PhantomData<&'a ()>,
 }
 
 enum SendState {
-    Uring { shard: usize, tok: Option<Tok> },
-    Poll { reg: bool, off: usize },
+    Uring { shard: usize, tok: Option<Tok>, bufs: Option<Vec<PooledBuffer>> },
+    Poll { reg: bool, g: Option<Gather> },
+}
+
+impl Sending<'_> {
+    fn new(ring: &Ring, fd: RawFd, bufs: Vec<PooledBuffer>) -> Sending<'_> {
+        let state = match ring.net.engine() {
+            Ok(Engine::Uring(_)) => SendState::Uring { shard: ring.net_shard(), tok: None, bufs: Some(bufs) },
+            _ => SendState::Poll { reg: false, g: Some(Gather::new(bufs)) },
+        };
+        Sending { ring, fd, state, _sock: PhantomData }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Vec<PooledBuffer>>> {
+        match (&mut self.state, self.ring.net.engine()) {
+            (_, Err(e)) => Poll::Ready(Err(e)),
+            (SendState::Uring { shard, tok, bufs }, Ok(Engine::Uring(v))) => {
+                v[*shard].poll_send(tok, self.fd, bufs, cx)
+            }
+            (SendState::Poll { reg, g }, Ok(Engine::Poll(p))) => {
+                let gather = g.as_mut().expect("a send future polled after completion");
+                p.poll_send(self.fd, reg, gather, cx).map(|r| r.map(|()| g.take().expect("present").into_bufs()))
+            }
+            _ => unreachable!("a future's state matches its ring's engine"),
+        }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        match (&self.state, self.ring.net.engine()) {
+            (SendState::Uring { shard, tok: Some(t), .. }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
+            (SendState::Poll { reg: true, .. }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Write),
+            _ => {}
+        }
+    }
 }
 
 impl Future for SendAll<'_> {
     type Output = io::Result<PooledBuffer>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match (&mut this.state, this.ring.net.engine()) {
-            (_, Err(e)) => Poll::Ready(Err(e)),
-            (SendState::Uring { shard, tok }, Ok(Engine::Uring(v))) => {
-                v[*shard].poll_send(tok, this.fd, &mut this.buf, cx)
-            }
-            (SendState::Poll { reg, off }, Ok(Engine::Poll(p))) => p.poll_send(this.fd, reg, &mut this.buf, off, cx),
-            _ => unreachable!("a future's state matches its ring's engine"),
-        }
+        self.get_mut().0.poll(cx).map(|r| r.map(|mut v| v.pop().expect("one buffer in, one out")))
     }
 }
 
-impl Drop for SendAll<'_> {
-    fn drop(&mut self) {
-        match (&self.state, self.ring.net.engine()) {
-            (SendState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
-            (SendState::Poll { reg: true, .. }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Write),
-            _ => {}
-        }
+impl Future for SendVectored<'_> {
+    type Output = io::Result<Vec<PooledBuffer>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll(cx)
     }
+}
+
+enum AcceptState {
+    Uring { shard: usize, tok: Option<Tok> },
+    Poll { reg: bool },
 }
 
 /// The future of [`Ring::accept`].
@@ -155,7 +192,7 @@ impl Drop for SendAll<'_> {
 pub struct Accept<'a> {
     ring: &'a Ring,
     fd: RawFd,
-    state: SendState,
+    state: AcceptState,
     _sock: PhantomData<&'a TcpListener>,
 }
 
@@ -166,8 +203,8 @@ impl Future for Accept<'_> {
         let this = self.get_mut();
         let r = match (&mut this.state, this.ring.net.engine()) {
             (_, Err(e)) => return Poll::Ready(Err(e)),
-            (SendState::Uring { shard, tok }, Ok(Engine::Uring(v))) => v[*shard].poll_accept(tok, this.fd, cx),
-            (SendState::Poll { reg, .. }, Ok(Engine::Poll(p))) => p.poll_accept(this.fd, reg, cx),
+            (AcceptState::Uring { shard, tok }, Ok(Engine::Uring(v))) => v[*shard].poll_accept(tok, this.fd, cx),
+            (AcceptState::Poll { reg }, Ok(Engine::Poll(p))) => p.poll_accept(this.fd, reg, cx),
             _ => unreachable!("a future's state matches its ring's engine"),
         };
         r.map(|r| {
@@ -182,15 +219,15 @@ impl Future for Accept<'_> {
 impl Drop for Accept<'_> {
     fn drop(&mut self) {
         match (&self.state, self.ring.net.engine()) {
-            (SendState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
-            (SendState::Poll { reg: true, .. }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Read),
+            (AcceptState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
+            (AcceptState::Poll { reg: true }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Read),
             _ => {}
         }
     }
 }
 
 impl Ring {
-    fn net_shard(&self) -> usize {
+    pub(crate) fn net_shard(&self) -> usize {
         self.shards.local_index() % self.net.shards.max(1)
     }
 
@@ -255,12 +292,35 @@ impl Ring {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send<'a, S: AsFd>(&'a self, socket: &'a S, buf: PooledBuffer) -> SendAll<'a> {
-        let fd = socket.as_fd().as_raw_fd();
-        let state = match self.net.engine() {
-            Ok(Engine::Uring(_)) => SendState::Uring { shard: self.net_shard(), tok: None },
-            _ => SendState::Poll { reg: false, off: 0 },
-        };
-        SendAll { ring: self, fd, buf: Some(buf), state, _sock: PhantomData }
+        SendAll(Sending::new(self, socket.as_fd().as_raw_fd(), vec![buf]))
+    }
+
+    /// Sends every buffer of `bufs`, in order, gathering up to `IOV_MAX`
+    /// (1,024) of them in each `SENDMSG`, looping on short sends, and hands
+    /// the buffers back.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let bufs: Vec<_> = [&b"head "[..], b"and ", b"body"].iter().map(|p| {
+    ///     let mut b = pool.with_capacity(p.len());
+    ///     b.extend_from_slice(p);
+    ///     b
+    /// }).collect();
+    /// let back = futures::executor::block_on(ring.send_vectored(&server, bufs))?;
+    /// assert_eq!(back.len(), 3);
+    /// let mut got = [0; 13];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"head and body");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_vectored<'a, S: AsFd>(&'a self, socket: &'a S, bufs: Vec<PooledBuffer>) -> SendVectored<'a> {
+        SendVectored(Sending::new(self, socket.as_fd().as_raw_fd(), bufs))
     }
 
     /// Accepts one connection: the stream (blocking mode, close-on-exec) and
@@ -269,8 +329,8 @@ impl Ring {
     pub fn accept<'a>(&'a self, listener: &'a TcpListener) -> Accept<'a> {
         let fd = listener.as_raw_fd();
         let state = match self.net.engine() {
-            Ok(Engine::Uring(_)) => SendState::Uring { shard: self.net_shard(), tok: None },
-            _ => SendState::Poll { reg: false, off: 0 },
+            Ok(Engine::Uring(_)) => AcceptState::Uring { shard: self.net_shard(), tok: None },
+            _ => AcceptState::Poll { reg: false },
         };
         Accept { ring: self, fd, state, _sock: PhantomData }
     }

@@ -12,6 +12,7 @@
 //! cause a spurious wake-up of a waker nobody polls.
 
 use crate::uring::net::config::NetStats;
+use crate::uring::net::gather::Gather;
 use crate::uring::stats::add;
 use crate::{BufferPool, PooledBuffer};
 use parking_lot::Mutex;
@@ -210,26 +211,30 @@ impl Poller {
         }
     }
 
+    /// Sends the rest of `g` (one `send`, or a gathering `sendmsg`) until
+    /// all is sent, an error, or Pending.
     pub(crate) fn poll_send(
         &self,
         fd: RawFd,
         reg: &mut bool,
-        buf: &mut Option<PooledBuffer>,
-        off: &mut usize,
+        g: &mut Gather,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<PooledBuffer>> {
+    ) -> Poll<io::Result<()>> {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         loop {
-            let b = buf.as_ref().expect("a send future polled after completion");
-            if *off >= b.len() {
-                return Poll::Ready(Ok(buf.take().expect("checked")));
+            if g.done() {
+                return Poll::Ready(Ok(()));
             }
             self.clear(fd, Dir::Write);
-            let rest = &b[*off..];
-            // SAFETY: `fd` is borrowed by the caller; `rest` is readable.
-            let n =
-                unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+            let n = match g.single() {
+                // SAFETY: `fd` is borrowed by the caller; `p` has `n`
+                // readable bytes.
+                Some((p, n)) => unsafe { libc::send(fd, p.cast(), n, flags) },
+                // SAFETY: as above; the msghdr names buffers `g` owns.
+                None => unsafe { libc::sendmsg(fd, g.msg(), flags) },
+            };
             if n > 0 {
-                *off += n as usize;
+                g.advance(n as usize);
                 continue;
             }
             let e = if n == 0 { io::ErrorKind::WriteZero.into() } else { io::Error::last_os_error() };

@@ -24,6 +24,7 @@
 
 use crate::uring::net::bufring::BufRing;
 use crate::uring::net::config::NetStats;
+use crate::uring::net::gather::Gather;
 use crate::uring::stats::add;
 use crate::{BufferPool, PooledBuffer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -85,8 +86,7 @@ struct RecvSt {
 }
 
 struct SendSt {
-    buf: PooledBuffer,
-    off: usize,
+    g: Gather,
     /// A short send or `EINTR`/`EAGAIN`: the owner's next poll continues.
     resubmit: bool,
     result: Option<io::Result<()>>,
@@ -361,18 +361,18 @@ impl NetShard {
         &self,
         tok: &mut Option<Tok>,
         fd: RawFd,
-        buf: &mut Option<PooledBuffer>,
+        bufs: &mut Option<Vec<PooledBuffer>>,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<PooledBuffer>> {
+    ) -> Poll<io::Result<Vec<PooledBuffer>>> {
         let mut st = self.lock();
         let t = match *tok {
             Some(t) => t,
             None => {
-                let b = buf.take().expect("a send future polled after completion");
-                if b.is_empty() {
-                    return Poll::Ready(Ok(b));
+                let g = Gather::new(bufs.take().expect("a send future polled after completion"));
+                if g.done() {
+                    return Poll::Ready(Ok(g.into_bufs()));
                 }
-                let t = st.alloc(Kind::Send(SendSt { buf: b, off: 0, resubmit: true, result: None }));
+                let t = st.alloc(Kind::Send(SendSt { g, resubmit: true, result: None }));
                 *tok = Some(t);
                 t
             }
@@ -388,18 +388,22 @@ impl NetShard {
             if s.result.is_some() {
                 let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
                 *tok = None;
-                break Some(s.result.expect("checked").map(|()| s.buf));
+                break Some(s.result.expect("checked").map(|()| s.g.into_bufs()));
             }
             if !s.resubmit {
                 op.waker = Some(cx.waker().clone());
                 break None;
             }
             s.resubmit = false;
-            // SAFETY: `off < len`; the buffer stays in the table until the
+            // The buffers (and the msghdr) stay in the table until the
             // request's completion is reaped.
-            let p = unsafe { s.buf.as_ptr().add(s.off) };
-            let n = (s.buf.len() - s.off).min(u32::MAX as usize) as u32;
-            let e = opcode::Send::new(types::Fd(fd), p, n).flags(libc::MSG_NOSIGNAL).build().user_data(t.user_data());
+            let e = match s.g.single() {
+                Some((p, n)) => opcode::Send::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build(),
+                None => opcode::SendMsg::new(types::Fd(fd), s.g.msg()).flags(libc::MSG_NOSIGNAL as u32).build(),
+            }
+            .user_data(t.user_data());
             if let Err(e) = self.submit(&mut st, &e) {
                 st.release(t);
                 *tok = None;
@@ -591,8 +595,8 @@ impl NetShard {
                         gone.push(b);
                     }
                     if res > 0 {
-                        s.off += res as usize;
-                        if s.off >= s.buf.len() {
+                        s.g.advance(res as usize);
+                        if s.g.done() {
                             s.result = Some(Ok(()));
                         } else {
                             s.resubmit = true;
