@@ -4,6 +4,8 @@
 use crate::uring::faults::Fault;
 use crate::uring::faults::Faults;
 use crate::uring::fork;
+use crate::uring::net::config::NetConfig;
+use crate::uring::net::engine::Net;
 use crate::uring::ring::Ring;
 use crate::uring::shard::{RingShard, Shards};
 use crate::uring::waiters::Waiters;
@@ -41,6 +43,8 @@ pub struct RingBuilder {
     threads: usize,
     fixed: Option<(usize, usize)>,
     shards: Option<usize>,
+    /// Socket settings (`net/mod.rs` has their setters).
+    pub(crate) net: NetConfig,
     #[cfg(feature = "test-util")]
     faults: Vec<Fault>,
 }
@@ -132,6 +136,7 @@ impl RingBuilder {
                 format!("Ring entries must be in 1..=32768, got {}", self.entries),
             ));
         }
+        self.net.check()?;
         let fixed = if self.pool.config().pinned_memory() {
             Some(self.fixed.unwrap_or((DEFAULT_FIXED_COUNT.min(self.entries), DEFAULT_FIXED_SIZE)))
         } else {
@@ -144,7 +149,7 @@ impl RingBuilder {
         let fallback = || -> io::Result<Ring> {
             let mut s = shards();
             s.push(RingShard::start_threads(self.entries, self.threads, waiters.clone(), faults.clone())?);
-            Ok(Ring { shards: Arc::new(s) })
+            Ok(self.ring(s))
         };
         if self.force_fallback {
             return fallback();
@@ -168,7 +173,13 @@ impl RingBuilder {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Ring { shards: Arc::new(s) })
+        Ok(self.ring(s))
+    }
+
+    /// The ring on shards `s`, with its (not yet started) socket engine.
+    fn ring(&self, s: Shards) -> Ring {
+        let net = Net::new(self.net, &self.pool, s.len(), s.backend(), s.fork_gen);
+        Ring { shards: Arc::new(s), net: Arc::new(net) }
     }
 
     #[cfg(feature = "test-util")]
@@ -206,6 +217,7 @@ impl Ring {
             threads: DEFAULT_FALLBACK_THREADS,
             fixed: None,
             shards: None,
+            net: NetConfig::default(),
             #[cfg(feature = "test-util")]
             faults: Vec::new(),
         }

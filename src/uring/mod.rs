@@ -78,6 +78,22 @@
 //! * **Fallback.** Where io_uring is missing (`ENOSYS`, `EPERM`, `EACCES`) or
 //!   [forced off](RingBuilder::force_fallback), the same API runs on a few
 //!   threads calling `pread`/`pwrite`; [`Ring::backend`] says which.
+//! * **Sockets.** [`Ring::recv`] is a [`Stream`](futures_core::Stream) of
+//!   pool buffers from a connected socket, [`Ring::send`] sends a whole
+//!   buffer and hands it back ([`Ring::send_vectored`] a `Vec` of them, up
+//!   to `IOV_MAX` in each `SENDMSG`), [`Ring::accept`] accepts a connection. On
+//!   io_uring (Linux 6.0+) each shard registers a provided-buffer ring of
+//!   [`RingBuilder::recv_buffers`] pool buffers and one multishot `recv` per
+//!   stream lets the kernel pick a buffer only when bytes arrive: an idle
+//!   connection holds no buffer. Each picked buffer becomes an ordinary
+//!   [`PooledBuffer`](crate::PooledBuffer) (home to the pool when dropped)
+//!   and its slot is refilled from the pool at once. `ENOBUFS` re-arms when
+//!   buffers are back ([`RingStats`] counts both); a stream queues at most
+//!   [`RingBuilder::recv_queue_limit`] bytes it has not yielded; dropping it
+//!   cancels its `recv` and returns once every buffer the kernel picked for
+//!   it is back in the pool. Elsewhere (the thread backend, older kernels)
+//!   the same API runs on `epoll` readiness, taking a buffer only for a
+//!   `recv` call that gets bytes.
 //! * **Results.** A short read at end of file returns the bytes read; writes
 //!   write everything; `EINTR` and `EAGAIN` are retried; errors keep their
 //!   `io::ErrorKind`.
@@ -117,6 +133,7 @@ mod faults;
 mod fixed;
 mod fork;
 mod many;
+mod net;
 mod op;
 mod registered;
 mod ring;
@@ -132,6 +149,9 @@ pub use builder::{
 #[cfg(feature = "test-util")]
 pub use faults::Fault;
 pub use many::ReadMany;
+pub use net::{
+    Accept, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE,
+};
 pub use op::{Fsync, ReadAt, WriteAt};
 pub use registered::RegisteredFile;
 pub use ring::Ring;

@@ -2,6 +2,7 @@
 
 use crate::uring::fork;
 use crate::uring::many::ReadMany;
+use crate::uring::net::engine::Net;
 use crate::uring::op::{Fsync, Op, ReadAt, WriteAt};
 use crate::uring::shard::{Backend, Shards};
 use crate::uring::slots::Kind;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Ring {
     pub(crate) shards: Arc<Shards>,
+    /// Sockets (`net/`): started on the first socket operation.
+    pub(crate) net: Arc<Net>,
 }
 
 impl fmt::Debug for Ring {
@@ -174,6 +177,7 @@ impl Ring {
         for shard in self.shards.iter() {
             shard.core.stats.add_to(&mut s);
         }
+        self.net.add_stats(&mut s);
         s
     }
 }

@@ -38,6 +38,14 @@ pub struct RingStats {
     pub max_batch: u64,
     /// Operations that had to wait for a free slot (the ring was full).
     pub slot_waits: u64,
+    /// Socket receives that yielded a buffer ([`Ring::recv`](crate::uring::Ring::recv):
+    /// completions that picked a ring buffer, or fallback `recv` calls that got bytes).
+    pub recv: u64,
+    /// Multishot `recv`s the kernel ended with `ENOBUFS` (the buffer ring was empty).
+    pub enobufs: u64,
+    /// Multishot `recv`s submitted again after one ended (`ENOBUFS`, the
+    /// stream's queue bound, or the kernel stopping it).
+    pub rearms: u64,
 }
 
 /// One shard's counters, all `Relaxed`: statistics only, nothing is

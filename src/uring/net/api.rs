@@ -1,0 +1,343 @@
+//! The public surface: `RingBuilder::recv_buffers`, `Ring::recv` /
+//! `send` / `accept`, and their stream and futures.
+
+use crate::uring::builder::RingBuilder;
+#[cfg(doc)]
+use crate::uring::net::config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
+use crate::uring::net::engine::Engine;
+use crate::uring::net::gather::Gather;
+use crate::uring::net::poller::Dir;
+use crate::uring::net::uring::Tok;
+use crate::uring::ring::Ring;
+use crate::PooledBuffer;
+use futures_core::Stream;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+impl RingBuilder {
+    /// The provided-buffer ring each shard registers for [`Ring::recv`]:
+    /// `count` pool buffers (a power of two, at most 32768) of `size` bytes.
+    /// The kernel's idle buffer memory is `count × size` per shard, whatever
+    /// the number of connections; a connection holds a buffer only from the
+    /// moment bytes arrive for it until the caller drops it. Taken from the
+    /// pool on the first socket operation. Default [`DEFAULT_RECV_COUNT`] ×
+    /// [`DEFAULT_RECV_SIZE`].
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::builder(&pool).recv_buffers(256, 16 * 1024).build()?;
+    /// assert!(Ring::builder(&pool).recv_buffers(100, 4096).build().is_err()); // not a power of two
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_buffers(mut self, count: usize, size: usize) -> Self {
+        self.net.count = count;
+        self.net.size = size;
+        self
+    }
+
+    /// At most this many bytes one [`RecvStream`] holds received but not
+    /// yet yielded: past it the stream stops the kernel receiving for it
+    /// until it is polled again (up to one ring's worth of completions may
+    /// still land). Default [`DEFAULT_RECV_QUEUE_LIMIT`]. The buffers the
+    /// application holds in all are bounded by the pool's limits: a pool
+    /// `get` the ring's refill needs that fails leaves the slot empty, and
+    /// `recv`s see `ENOBUFS` until buffers come back.
+    pub fn recv_queue_limit(mut self, bytes: usize) -> Self {
+        self.net.queue_limit = bytes.max(1);
+        self
+    }
+}
+
+/// The stream of [`Ring::recv`]: each item a [`PooledBuffer`] with
+/// `len() ==` the bytes received; `None` at end of stream.
+///
+/// Dropping it cancels the kernel's multishot `recv` and returns once every
+/// buffer the kernel picked for it is back in the pool; the socket may then
+/// be closed.
+#[must_use = "streams do nothing unless polled"]
+pub struct RecvStream<'a> {
+    ring: &'a Ring,
+    fd: RawFd,
+    state: RecvState,
+    _sock: PhantomData<&'a ()>,
+}
+
+enum RecvState {
+    Uring { shard: usize, tok: Option<Tok> },
+    Poll { reg: bool, done: bool },
+    Failed(Option<io::Error>),
+}
+
+impl Stream for RecvStream<'_> {
+    type Item = io::Result<PooledBuffer>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let fd = this.fd;
+        let limit = this.ring.net.cfg.queue_limit;
+        match (&mut this.state, this.ring.net.engine()) {
+            (RecvState::Failed(e), _) => Poll::Ready(e.take().map(Err)),
+            (_, Err(e)) => Poll::Ready(Some(Err(e))),
+            (RecvState::Uring { shard, tok }, Ok(Engine::Uring(v))) => v[*shard].poll_recv(tok, fd, limit, cx),
+            (RecvState::Poll { reg, done }, Ok(Engine::Poll(p))) => {
+                if *done {
+                    return Poll::Ready(None);
+                }
+                let r = p.poll_recv(fd, reg, cx);
+                if let Poll::Ready(None | Some(Err(_))) = r {
+                    *done = true;
+                }
+                r
+            }
+            _ => unreachable!("a stream's state matches its ring's engine"),
+        }
+    }
+}
+
+impl Drop for RecvStream<'_> {
+    fn drop(&mut self) {
+        match (&self.state, self.ring.net.engine()) {
+            (RecvState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_recv(*t),
+            (RecvState::Poll { reg: true, .. }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Read),
+            _ => {}
+        }
+    }
+}
+
+/// The future of [`Ring::send`]: all of the buffer sent, then the buffer.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendAll<'a>(Sending<'a>);
+
+/// The future of [`Ring::send_vectored`]: every buffer sent, in order, then
+/// the buffers.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendVectored<'a>(Sending<'a>);
+
+/// What both send futures are.
+struct Sending<'a> {
+    ring: &'a Ring,
+    fd: RawFd,
+    state: SendState,
+    _sock: PhantomData<&'a ()>,
+}
+
+enum SendState {
+    Uring { shard: usize, tok: Option<Tok>, bufs: Option<Vec<PooledBuffer>> },
+    Poll { reg: bool, g: Option<Gather> },
+}
+
+impl Sending<'_> {
+    fn new(ring: &Ring, fd: RawFd, bufs: Vec<PooledBuffer>) -> Sending<'_> {
+        let state = match ring.net.engine() {
+            Ok(Engine::Uring(_)) => SendState::Uring { shard: ring.net_shard(), tok: None, bufs: Some(bufs) },
+            _ => SendState::Poll { reg: false, g: Some(Gather::new(bufs)) },
+        };
+        Sending { ring, fd, state, _sock: PhantomData }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Vec<PooledBuffer>>> {
+        match (&mut self.state, self.ring.net.engine()) {
+            (_, Err(e)) => Poll::Ready(Err(e)),
+            (SendState::Uring { shard, tok, bufs }, Ok(Engine::Uring(v))) => {
+                v[*shard].poll_send(tok, self.fd, bufs, cx)
+            }
+            (SendState::Poll { reg, g }, Ok(Engine::Poll(p))) => {
+                let gather = g.as_mut().expect("a send future polled after completion");
+                p.poll_send(self.fd, reg, gather, cx).map(|r| r.map(|()| g.take().expect("present").into_bufs()))
+            }
+            _ => unreachable!("a future's state matches its ring's engine"),
+        }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        match (&self.state, self.ring.net.engine()) {
+            (SendState::Uring { shard, tok: Some(t), .. }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
+            (SendState::Poll { reg: true, .. }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Write),
+            _ => {}
+        }
+    }
+}
+
+impl Future for SendAll<'_> {
+    type Output = io::Result<PooledBuffer>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll(cx).map(|r| r.map(|mut v| v.pop().expect("one buffer in, one out")))
+    }
+}
+
+impl Future for SendVectored<'_> {
+    type Output = io::Result<Vec<PooledBuffer>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll(cx)
+    }
+}
+
+enum AcceptState {
+    Uring { shard: usize, tok: Option<Tok> },
+    Poll { reg: bool },
+}
+
+/// The future of [`Ring::accept`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Accept<'a> {
+    ring: &'a Ring,
+    fd: RawFd,
+    state: AcceptState,
+    _sock: PhantomData<&'a TcpListener>,
+}
+
+impl Future for Accept<'_> {
+    type Output = io::Result<(TcpStream, SocketAddr)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let r = match (&mut this.state, this.ring.net.engine()) {
+            (_, Err(e)) => return Poll::Ready(Err(e)),
+            (AcceptState::Uring { shard, tok }, Ok(Engine::Uring(v))) => v[*shard].poll_accept(tok, this.fd, cx),
+            (AcceptState::Poll { reg }, Ok(Engine::Poll(p))) => p.poll_accept(this.fd, reg, cx),
+            _ => unreachable!("a future's state matches its ring's engine"),
+        };
+        r.map(|r| {
+            // SAFETY: a fresh descriptor from accept, owned by nobody else.
+            let s = unsafe { TcpStream::from_raw_fd(r?) };
+            let peer = s.peer_addr()?;
+            Ok((s, peer))
+        })
+    }
+}
+
+impl Drop for Accept<'_> {
+    fn drop(&mut self) {
+        match (&self.state, self.ring.net.engine()) {
+            (AcceptState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
+            (AcceptState::Poll { reg: true }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Read),
+            _ => {}
+        }
+    }
+}
+
+impl Ring {
+    pub(crate) fn net_shard(&self) -> usize {
+        self.shards.local_index() % self.net.shards.max(1)
+    }
+
+    /// Receives from a connected socket (TCP, Unix stream, or any `AsFd`
+    /// socket): a [`Stream`] of [`PooledBuffer`]s, each `len() ==` the bytes
+    /// one completion received, `None` at end of stream. On io_uring one
+    /// multishot `recv` selects buffers from the shard's provided-buffer
+    /// ring ([`RingBuilder::recv_buffers`]): the kernel picks a buffer only
+    /// when bytes arrive, and the slot is refilled from the pool at once.
+    /// Nothing is submitted until the first poll.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use futures::StreamExt;
+    /// use std::io::Write;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::builder(&pool).recv_buffers(16, 4096).build()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// futures::executor::block_on(async {
+    ///     let (server, _peer) = ring.accept(&listener).await?;
+    ///     client.write_all(b"hello")?;
+    ///     drop(client);
+    ///     let mut got = Vec::new();
+    ///     let mut rx = ring.recv(&server);
+    ///     while let Some(chunk) = rx.next().await {
+    ///         got.extend_from_slice(&chunk?);
+    ///     }
+    ///     assert_eq!(got, b"hello");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv<'a, S: AsFd>(&'a self, socket: &'a S) -> RecvStream<'a> {
+        let fd = socket.as_fd().as_raw_fd();
+        let state = match self.net.engine() {
+            Ok(Engine::Uring(_)) => RecvState::Uring { shard: self.net_shard(), tok: None },
+            Ok(Engine::Poll(_)) => RecvState::Poll { reg: false, done: false },
+            Err(e) => RecvState::Failed(Some(e)),
+        };
+        RecvStream { ring: self, fd, state, _sock: PhantomData }
+    }
+
+    /// Sends all of `buf` on a connected socket, looping on short sends
+    /// (`MSG_NOSIGNAL`: a closed peer is an `EPIPE` error, not a signal),
+    /// and hands the buffer back.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let mut buf = pool.with_capacity(5);
+    /// buf.extend_from_slice(b"howdy");
+    /// let buf = futures::executor::block_on(ring.send(&server, buf))?;
+    /// let mut got = [0; 5];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!((&got, &buf[..]), (b"howdy", &b"howdy"[..]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send<'a, S: AsFd>(&'a self, socket: &'a S, buf: PooledBuffer) -> SendAll<'a> {
+        SendAll(Sending::new(self, socket.as_fd().as_raw_fd(), vec![buf]))
+    }
+
+    /// Sends every buffer of `bufs`, in order, gathering up to `IOV_MAX`
+    /// (1,024) of them in each `SENDMSG`, looping on short sends, and hands
+    /// the buffers back.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let bufs: Vec<_> = [&b"head "[..], b"and ", b"body"].iter().map(|p| {
+    ///     let mut b = pool.with_capacity(p.len());
+    ///     b.extend_from_slice(p);
+    ///     b
+    /// }).collect();
+    /// let back = futures::executor::block_on(ring.send_vectored(&server, bufs))?;
+    /// assert_eq!(back.len(), 3);
+    /// let mut got = [0; 13];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"head and body");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_vectored<'a, S: AsFd>(&'a self, socket: &'a S, bufs: Vec<PooledBuffer>) -> SendVectored<'a> {
+        SendVectored(Sending::new(self, socket.as_fd().as_raw_fd(), bufs))
+    }
+
+    /// Accepts one connection: the stream (blocking mode, close-on-exec) and
+    /// its peer's address. The fallback engine expects a listener only it
+    /// accepts on, or one in non-blocking mode.
+    pub fn accept<'a>(&'a self, listener: &'a TcpListener) -> Accept<'a> {
+        let fd = listener.as_raw_fd();
+        let state = match self.net.engine() {
+            Ok(Engine::Uring(_)) => AcceptState::Uring { shard: self.net_shard(), tok: None },
+            _ => AcceptState::Poll { reg: false },
+        };
+        Accept { ring: self, fd, state, _sock: PhantomData }
+    }
+
+    /// Whether sockets run on io_uring with provided buffers (`true`), or on
+    /// the readiness fallback. Starts the socket engine if it is not yet.
+    pub fn recv_uses_buffer_ring(&self) -> bool {
+        matches!(self.net.engine(), Ok(Engine::Uring(_)))
+    }
+}

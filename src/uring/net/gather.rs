@@ -1,0 +1,78 @@
+//! [`Gather`]: the buffers of one send, the position reached, and the
+//! `msghdr` and iovecs a gathering send of the rest uses.
+
+use crate::PooledBuffer;
+
+/// Most iovecs one `sendmsg` takes (`IOV_MAX` on Linux).
+const IOV_MAX: usize = 1024;
+
+pub(crate) struct Gather {
+    bufs: Vec<PooledBuffer>,
+    /// The first buffer not wholly sent, and the bytes of it that are.
+    idx: usize,
+    off: usize,
+    /// Heap-allocated, so their addresses stay put while the kernel may read
+    /// them (the owning table may move this value).
+    iov: Vec<libc::iovec>,
+    hdr: Box<libc::msghdr>,
+}
+
+// SAFETY: the raw pointers in `iov` and `hdr` point into `bufs` and `iov`,
+// which this value owns; nothing is shared with another thread.
+unsafe impl Send for Gather {}
+
+impl Gather {
+    pub(crate) fn new(bufs: Vec<PooledBuffer>) -> Gather {
+        // SAFETY: an all-zero msghdr is a valid empty one.
+        let hdr = Box::new(unsafe { std::mem::zeroed::<libc::msghdr>() });
+        let mut g = Gather { bufs, idx: 0, off: 0, iov: Vec::new(), hdr };
+        g.advance(0);
+        g
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.idx >= self.bufs.len()
+    }
+
+    /// `n` more bytes were sent.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        while let Some(b) = self.bufs.get(self.idx) {
+            let left = b.len() - self.off;
+            if n < left {
+                self.off += n;
+                return;
+            }
+            n -= left;
+            self.idx += 1;
+            self.off = 0;
+        }
+    }
+
+    /// The rest, if it is within one buffer: its address and length.
+    pub(crate) fn single(&self) -> Option<(*const u8, usize)> {
+        (self.idx + 1 == self.bufs.len()).then(|| {
+            let b = &self.bufs[self.idx];
+            // SAFETY: `off < len`, inside the buffer.
+            (unsafe { b.as_ptr().add(self.off) }, b.len() - self.off)
+        })
+    }
+
+    /// A `msghdr` naming the rest (up to `IOV_MAX` buffers), valid until
+    /// the next call on `self`.
+    pub(crate) fn msg(&mut self) -> *const libc::msghdr {
+        self.iov.clear();
+        for (k, b) in self.bufs[self.idx..].iter().take(IOV_MAX).enumerate() {
+            let skip = if k == 0 { self.off } else { 0 };
+            // SAFETY: `skip <= len`, inside the buffer.
+            let base = unsafe { b.as_ptr().add(skip) };
+            self.iov.push(libc::iovec { iov_base: base as *mut libc::c_void, iov_len: b.len() - skip });
+        }
+        self.hdr.msg_iov = self.iov.as_mut_ptr();
+        self.hdr.msg_iovlen = self.iov.len() as _;
+        &*self.hdr
+    }
+
+    pub(crate) fn into_bufs(self) -> Vec<PooledBuffer> {
+        self.bufs
+    }
+}

@@ -1,0 +1,660 @@
+//! The io_uring engine for sockets: per ring shard, one io_uring instance
+//! with one provided-buffer ring, a table of socket operations and a
+//! completion thread.
+//!
+//! * **One lock.** The shard's state lock guards the SQ, the CQ, the
+//!   operation table and the buffer ring. Whoever reaps holds it: the
+//!   completion thread (once per batch of completions), a send's poll (its
+//!   own completion usually arrives inside the submitting `io_uring_enter`,
+//!   so the send returns in that poll), or a submitter that met `EBUSY`.
+//!   The reaper hands each picked buffer to its stream and refills the slot
+//!   from the pool at once, so the ring's tail is written under the lock,
+//!   one writer at a time, with no lock per buffer.
+//! * **Descriptors.** A request naming a socket by number (`RECV`, `SEND`,
+//!   `ACCEPT`) is pushed and submitted (`io_uring_enter`) inside one poll of
+//!   its owner, under the lock, so the kernel resolves the number while the
+//!   owner still borrows the socket. Re-arming a multishot and continuing a
+//!   short send wait for the owner's next poll; a leaked owner never re-arms.
+//!   Cancellations (`ASYNC_CANCEL` by `user_data`) name no descriptor, so
+//!   anyone may submit them.
+//! * **Streams end cleanly.** Dropping a recv stream cancels its multishot
+//!   and waits (on `cv`) until the completion thread has reaped the request's
+//!   last completion: every buffer the kernel picked for it is back in the
+//!   pool before the drop returns.
+
+use crate::uring::net::bufring::BufRing;
+use crate::uring::net::config::NetStats;
+use crate::uring::net::gather::Gather;
+use crate::uring::stats::add;
+use crate::{BufferPool, PooledBuffer};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// `user_data` of the no-op that wakes the completion thread at close, and
+/// of cancellations. Operation tokens have a generation below `u32::MAX`.
+const WAKE: u64 = u64::MAX;
+const CANCEL: u64 = u64::MAX - 1;
+/// `IORING_ENTER_GETEVENTS`.
+const ENTER_GETEVENTS: u32 = 1;
+/// The buffer group id of the shard's ring.
+const BGID: u16 = 0;
+
+/// An operation's handle: its table index and the generation of the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tok {
+    idx: u32,
+    gen: u32,
+}
+
+impl Tok {
+    fn user_data(self) -> u64 {
+        (u64::from(self.gen) << 32) | u64::from(self.idx)
+    }
+}
+
+/// One socket operation's state, owned by the table while the kernel may
+/// touch it.
+struct OpState {
+    /// False once the owner (stream or future) is dropped.
+    owner: bool,
+    /// A request of this operation is in the kernel (its last completion
+    /// not reaped).
+    inflight: bool,
+    /// An `ASYNC_CANCEL` was sent for the request in flight.
+    cancelled: bool,
+    waker: Option<Waker>,
+    kind: Kind,
+}
+
+enum Kind {
+    Recv(RecvSt),
+    Send(SendSt),
+    Accept(Option<io::Result<RawFd>>),
+}
+
+struct RecvSt {
+    queue: VecDeque<PooledBuffer>,
+    queued: usize,
+    limit: usize,
+    eof: bool,
+    err: Option<io::Error>,
+}
+
+struct SendSt {
+    g: Gather,
+    /// A short send or `EINTR`/`EAGAIN`: the owner's next poll continues.
+    resubmit: bool,
+    result: Option<io::Result<()>>,
+}
+
+struct Slot {
+    gen: u32,
+    op: Option<OpState>,
+}
+
+pub(crate) struct NetState {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    bufs: BufRing,
+    /// Operations with a request in the kernel.
+    inflight: usize,
+    closing: bool,
+    /// Recv streams `ENOBUFS` ended, to wake once the ring has buffers.
+    starved: Vec<Tok>,
+    /// Wakers a submitter's reap found (on `EBUSY`), for the completion
+    /// thread to run.
+    deferred: Vec<Waker>,
+}
+
+impl NetState {
+    fn alloc(&mut self, kind: Kind) -> Tok {
+        let op = OpState { owner: true, inflight: false, cancelled: false, waker: None, kind };
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { gen: 0, op: None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[idx as usize];
+        s.op = Some(op);
+        Tok { idx, gen: s.gen }
+    }
+
+    fn get(&mut self, t: Tok) -> Option<&mut OpState> {
+        let s = self.slots.get_mut(t.idx as usize)?;
+        if s.gen != t.gen {
+            return None;
+        }
+        s.op.as_mut()
+    }
+
+    fn release(&mut self, t: Tok) -> Option<OpState> {
+        let s = self.slots.get_mut(t.idx as usize)?;
+        if s.gen != t.gen {
+            return None;
+        }
+        let op = s.op.take();
+        s.gen = s.gen.wrapping_add(1) % (u32::MAX - 1);
+        self.free.push(t.idx);
+        op
+    }
+
+    fn by_user_data(&self, ud: u64) -> Option<Tok> {
+        let t = Tok { idx: ud as u32, gen: (ud >> 32) as u32 };
+        let s = self.slots.get(t.idx as usize)?;
+        (s.gen == t.gen && s.op.is_some()).then_some(t)
+    }
+}
+
+/// One shard's socket engine.
+pub(crate) struct NetShard {
+    /// SQ under `st`; the CQ is read only by the completion thread.
+    ring: IoUring,
+    st: Mutex<NetState>,
+    /// Dropped streams wait here for their request's last completion.
+    cv: Condvar,
+    pub(crate) stats: NetStats,
+}
+
+/// Why a shard could not start: the kernel lacks what it needs (fall back),
+/// or another error.
+pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<Arc<NetShard>> {
+    let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
+    let bufs = BufRing::new(pool, count, size)?;
+    // SAFETY: `bufs` maps `count` entries, page aligned, and lives in the
+    // shard's state until the completion thread unregisters the group (or
+    // the ring is closed with no request left).
+    unsafe { ring.submitter().register_buf_ring_with_flags(bufs.addr(), bufs.count(), BGID, 0)? };
+    let st = NetState {
+        slots: Vec::new(),
+        free: Vec::new(),
+        bufs,
+        inflight: 0,
+        closing: false,
+        starved: Vec::new(),
+        deferred: Vec::new(),
+    };
+    let shard = Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default() });
+    let s = shard.clone();
+    std::thread::Builder::new().name("bufpool-net".into()).spawn(move || s.completion_thread())?;
+    Ok(shard)
+}
+
+impl NetShard {
+    /// Pushes `e` and submits everything queued, under the lock.
+    fn submit(&self, st: &mut NetState, e: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: the SQ is touched only under the state lock, which the
+            // caller holds (`st`); every pointer in `e` points into the
+            // table's state, which outlives the request.
+            if unsafe { self.ring.submission_shared().push(e) }.is_ok() {
+                break;
+            }
+            self.enter_submit(st)?;
+        }
+        self.enter_submit(st)
+    }
+
+    /// One submitting `io_uring_enter` for what the SQ holds, under the
+    /// lock. `EBUSY` (completions the CQ has no room for wait in the
+    /// kernel) is met by reaping here, under the same lock, and trying
+    /// again; the wakers found are left for the completion thread, which a
+    /// no-op wakes.
+    fn enter_submit(&self, st: &mut NetState) -> io::Result<()> {
+        loop {
+            match self.ring.submit() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    let mut r = Reaped::default();
+                    self.reap_locked(st, &mut r);
+                    // Buffers go home and droppers are released under the
+                    // lock; neither takes it.
+                    drop(r.gone);
+                    if r.notify {
+                        self.cv.notify_all();
+                    }
+                    if !r.wake.is_empty() {
+                        st.deferred.append(&mut r.wake);
+                        let nop = opcode::Nop::new().build().user_data(WAKE);
+                        // SAFETY: as in `submit`; a no-op names nothing.
+                        let _ = unsafe { self.ring.submission_shared().push(&nop) };
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel `t`'s request; true (and the operation
+    /// marked cancelled) if the cancellation was submitted. A failed one
+    /// leaves the request running until it ends by itself or the ring
+    /// closes (which cancels it again).
+    fn cancel(&self, st: &mut NetState, t: Tok) -> bool {
+        let e = opcode::AsyncCancel::new(t.user_data()).build().user_data(CANCEL);
+        let ok = self.submit(st, &e).is_ok();
+        if let Some(op) = st.get(t).filter(|_| ok) {
+            op.cancelled = true;
+        }
+        ok
+    }
+
+    fn arm_recv(&self, st: &mut NetState, t: Tok, fd: RawFd) -> io::Result<()> {
+        let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(t.user_data());
+        self.submit(st, &e)?;
+        st.inflight += 1;
+        if let Some(op) = st.get(t) {
+            op.inflight = true;
+            op.cancelled = false;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, NetState> {
+        self.st.lock()
+    }
+
+    /// A recv stream's poll (`tok` is `None` before its first).
+    pub(crate) fn poll_recv(
+        &self,
+        tok: &mut Option<Tok>,
+        fd: RawFd,
+        limit: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<io::Result<PooledBuffer>>> {
+        let mut st = self.lock();
+        let t = match *tok {
+            Some(t) => t,
+            None => {
+                let rs = RecvSt { queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
+                let t = st.alloc(Kind::Recv(rs));
+                *tok = Some(t);
+                if let Err(e) = self.arm_recv(&mut st, t, fd) {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                t
+            }
+        };
+        let Some(op) = st.get(t) else { return Poll::Ready(None) };
+        let inflight = op.inflight;
+        let Kind::Recv(r) = &mut op.kind else { unreachable!("a recv token names a recv") };
+        let out = if let Some(buf) = r.queue.pop_front() {
+            r.queued -= buf.len();
+            Some(Some(Ok(buf)))
+        } else if let Some(e) = r.err.take() {
+            r.eof = true;
+            Some(Some(Err(e)))
+        } else if r.eof {
+            Some(None)
+        } else {
+            None
+        };
+        let rearm = !inflight && !r.eof && r.err.is_none() && r.queued < r.limit;
+        if rearm {
+            // Ended by ENOBUFS, by the queue bound or by a spurious end:
+            // receive again if the ring has buffers (it is refilled as
+            // completions are reaped; retry refills the pool refused).
+            let has_bufs = st.bufs.refill_empty() || st.bufs.missing() < usize::from(st.bufs.count());
+            if has_bufs {
+                add(&self.stats.rearms, 1);
+                if let Err(e) = self.arm_recv(&mut st, t, fd) {
+                    if out.is_none() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    if let Some(Kind::Recv(r)) = st.get(t).map(|o| &mut o.kind) {
+                        r.err = Some(e);
+                    }
+                }
+            } else {
+                // No buffer in the ring: the completion thread wakes us
+                // after its next refill.
+                st.starved.push(t);
+            }
+        }
+        if let Some(out) = out {
+            return Poll::Ready(out);
+        }
+        let op = st.get(t).expect("live");
+        match &op.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => op.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The recv stream is dropped: cancels its multishot, and returns once
+    /// every buffer picked for it is back in the pool.
+    pub(crate) fn drop_recv(&self, t: Tok) {
+        let mut st = self.lock();
+        let Some(op) = st.get(t) else { return };
+        op.owner = false;
+        op.waker = None;
+        let queued = match &mut op.kind {
+            Kind::Recv(r) => std::mem::take(&mut r.queue),
+            _ => VecDeque::new(),
+        };
+        if op.inflight {
+            let cancelled = op.cancelled || self.cancel(&mut st, t);
+            // The completion thread releases the entry on the last
+            // completion (owner gone) and notifies. Without a cancellation
+            // in the kernel that could be never (an idle socket): then the
+            // entry is left to the reaper, and its buffers go home when the
+            // request ends.
+            while cancelled && st.get(t).is_some() {
+                self.cv.wait(&mut st);
+            }
+        } else {
+            st.release(t);
+        }
+        drop(st);
+        drop(queued);
+    }
+
+    /// A send future's poll: submits on the first, continues short sends.
+    pub(crate) fn poll_send(
+        &self,
+        tok: &mut Option<Tok>,
+        fd: RawFd,
+        bufs: &mut Option<Vec<PooledBuffer>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Vec<PooledBuffer>>> {
+        let mut st = self.lock();
+        let t = match *tok {
+            Some(t) => t,
+            None => {
+                let g = Gather::new(bufs.take().expect("a send future polled after completion"));
+                if g.done() {
+                    return Poll::Ready(Ok(g.into_bufs()));
+                }
+                let t = st.alloc(Kind::Send(SendSt { g, resubmit: true, result: None }));
+                *tok = Some(t);
+                t
+            }
+        };
+        // A send the socket has room for completes inside the submitting
+        // `io_uring_enter`: reap it here, under the lock, and return it in
+        // this poll, with no completion-thread wake-up; a short send
+        // continues here too.
+        let mut r = Reaped::default();
+        let out = loop {
+            let Some(op) = st.get(t) else { break Some(Err(io::Error::other("send state lost"))) };
+            let Kind::Send(s) = &mut op.kind else { unreachable!("a send token names a send") };
+            if s.result.is_some() {
+                let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
+                *tok = None;
+                break Some(s.result.expect("checked").map(|()| s.g.into_bufs()));
+            }
+            if !s.resubmit {
+                op.waker = Some(cx.waker().clone());
+                break None;
+            }
+            s.resubmit = false;
+            // The buffers (and the msghdr) stay in the table until the
+            // request's completion is reaped.
+            let e = match s.g.single() {
+                Some((p, n)) => opcode::Send::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build(),
+                None => opcode::SendMsg::new(types::Fd(fd), s.g.msg()).flags(libc::MSG_NOSIGNAL as u32).build(),
+            }
+            .user_data(t.user_data());
+            if let Err(e) = self.submit(&mut st, &e) {
+                st.release(t);
+                *tok = None;
+                break Some(Err(e));
+            }
+            st.inflight += 1;
+            st.get(t).expect("live").inflight = true;
+            self.reap_locked(&mut st, &mut r);
+            if st.get(t).is_some_and(|op| op.inflight) {
+                // Not done inline: the completion thread wakes us.
+                st.get(t).expect("live").waker = Some(cx.waker().clone());
+                break None;
+            }
+        };
+        drop(std::mem::take(&mut r.gone));
+        drop(st);
+        if r.notify {
+            self.cv.notify_all();
+        }
+        for w in r.wake {
+            w.wake();
+        }
+        match out {
+            Some(o) => Poll::Ready(o),
+            None => Poll::Pending,
+        }
+    }
+
+    /// An accept future's poll: submits on the first.
+    pub(crate) fn poll_accept(
+        &self,
+        tok: &mut Option<Tok>,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<RawFd>> {
+        let mut st = self.lock();
+        let t = match *tok {
+            Some(t) => t,
+            None => {
+                let t = st.alloc(Kind::Accept(None));
+                *tok = Some(t);
+                let e = opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+                    .flags(libc::SOCK_CLOEXEC)
+                    .build()
+                    .user_data(t.user_data());
+                if let Err(e) = self.submit(&mut st, &e) {
+                    st.release(t);
+                    *tok = None;
+                    return Poll::Ready(Err(e));
+                }
+                st.inflight += 1;
+                st.get(t).expect("live").inflight = true;
+                t
+            }
+        };
+        let op = st.get(t).expect("live");
+        if let Kind::Accept(Some(_)) = &op.kind {
+            let Some(OpState { kind: Kind::Accept(Some(r)), .. }) = st.release(t) else { unreachable!() };
+            *tok = None;
+            return Poll::Ready(r);
+        }
+        op.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// A send or accept future is dropped: cancels its request, if any; the
+    /// completion thread frees its state (and closes an accepted socket).
+    pub(crate) fn drop_op(&self, t: Tok) {
+        let mut st = self.lock();
+        let Some(op) = st.get(t) else { return };
+        op.owner = false;
+        op.waker = None;
+        if op.inflight {
+            if !op.cancelled {
+                self.cancel(&mut st, t);
+            }
+            return;
+        }
+        let op = st.release(t);
+        drop(st);
+        if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = op {
+            // SAFETY: the accepted descriptor is ours and nobody else's.
+            unsafe { libc::close(fd) };
+        }
+    }
+
+    /// Every `Ring` handle is gone: cancels what the kernel holds; the
+    /// completion thread exits once nothing is in flight.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closing = true;
+        let live: Vec<Tok> = (0..st.slots.len() as u32)
+            .filter_map(|i| {
+                let s = &st.slots[i as usize];
+                s.op.as_ref().filter(|o| o.inflight).map(|_| Tok { idx: i, gen: s.gen })
+            })
+            .collect();
+        for t in live {
+            self.cancel(&mut st, t);
+        }
+        let _ = self.submit(&mut st, &opcode::Nop::new().build().user_data(WAKE));
+    }
+
+    fn completion_thread(self: Arc<Self>) {
+        loop {
+            {
+                let st = self.lock();
+                if st.closing && st.inflight == 0 {
+                    // Nothing can pick a buffer any more.
+                    let _ = self.ring.submitter().unregister_buf_ring(BGID);
+                    return;
+                }
+            }
+            // SAFETY: no submissions, GETEVENTS: only waits for a completion.
+            match unsafe { self.ring.submitter().enter::<libc::sigset_t>(0, 1, ENTER_GETEVENTS, None) } {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
+                Err(e) => panic!("bufpool-net: io_uring_enter failed: {e}"),
+            }
+            self.reap();
+        }
+    }
+
+    /// Reaps every completion; wakers run after the lock is released.
+    fn reap(&self) {
+        let mut r = Reaped::default();
+        let mut st = self.lock();
+        r.wake.append(&mut st.deferred);
+        self.reap_locked(&mut st, &mut r);
+        // Buffers of gone owners go home before their droppers (waiting for
+        // the lock) are released.
+        drop(r.gone);
+        drop(st);
+        if r.notify {
+            self.cv.notify_all();
+        }
+        for w in r.wake {
+            w.wake();
+        }
+    }
+
+    /// Reaps every completion under the lock, into `out`.
+    fn reap_locked(&self, st: &mut NetState, out: &mut Reaped) {
+        let Reaped { wake, gone, notify } = out;
+        // SAFETY: the CQ is read only under the state lock (`st`).
+        let cq: Vec<cqueue::Entry> = unsafe { self.ring.completion_shared() }.collect();
+        for cqe in cq {
+            let ud = cqe.user_data();
+            if ud == WAKE || ud == CANCEL {
+                continue;
+            }
+            let Some(t) = st.by_user_data(ud) else { continue };
+            let (res, flags) = (cqe.result(), cqe.flags());
+            let more = cqueue::more(flags);
+            let picked = cqueue::buffer_select(flags).and_then(|bid| st.bufs.take(bid, res.max(0) as usize));
+            if picked.is_some() {
+                add(&self.stats.recv, 1);
+            }
+            let mut cancel = false;
+            let mut starved_now = false;
+            let op = st.get(t).expect("by_user_data checked");
+            match &mut op.kind {
+                Kind::Recv(r) => {
+                    if let Some(buf) = picked {
+                        if buf.is_empty() {
+                            gone.push(buf);
+                        } else if op.owner {
+                            r.queued += buf.len();
+                            r.queue.push_back(buf);
+                            cancel = more && r.queued >= r.limit && !op.cancelled;
+                        } else {
+                            gone.push(buf);
+                        }
+                    } else if res == 0 {
+                        r.eof = true;
+                    } else if res == -libc::ENOBUFS {
+                        add(&self.stats.enobufs, 1);
+                        starved_now = true;
+                    } else if res > 0 {
+                        // Bytes without a buffer of ours: never from a
+                        // working kernel, and never dropped silently.
+                        r.err = Some(io::Error::other(format!("recv completion of {res} bytes without a ring buffer")));
+                    } else if res != -libc::ECANCELED {
+                        r.err = Some(io::Error::from_raw_os_error(-res));
+                    }
+                }
+                Kind::Send(s) => {
+                    if let Some(b) = picked {
+                        gone.push(b);
+                    }
+                    if res > 0 {
+                        s.g.advance(res as usize);
+                        if s.g.done() {
+                            s.result = Some(Ok(()));
+                        } else {
+                            s.resubmit = true;
+                        }
+                    } else if res == 0 {
+                        s.result = Some(Err(io::ErrorKind::WriteZero.into()));
+                    } else if res == -libc::EINTR || res == -libc::EAGAIN {
+                        s.resubmit = true;
+                    } else {
+                        s.result = Some(Err(io::Error::from_raw_os_error(-res)));
+                    }
+                }
+                Kind::Accept(r) => {
+                    if let Some(b) = picked {
+                        gone.push(b);
+                    }
+                    *r = Some(if res >= 0 { Ok(res) } else { Err(io::Error::from_raw_os_error(-res)) });
+                }
+            }
+            if !more {
+                op.inflight = false;
+                st.inflight -= 1;
+            }
+            let op = st.get(t).expect("live");
+            if op.owner {
+                if let Some(w) = op.waker.take() {
+                    wake.push(w);
+                }
+            } else if !op.inflight {
+                *notify = true;
+                if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = st.release(t) {
+                    // SAFETY: an accepted descriptor nobody will take.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            if cancel {
+                self.cancel(st, t);
+            }
+            if starved_now {
+                st.starved.push(t);
+            }
+        }
+        // Buffers are back in the ring: wake the streams ENOBUFS stopped.
+        if !st.starved.is_empty() && (st.bufs.refill_empty() || st.bufs.missing() < usize::from(st.bufs.count())) {
+            for t in std::mem::take(&mut st.starved) {
+                if let Some(w) = st.get(t).and_then(|op| op.waker.take()) {
+                    wake.push(w);
+                }
+            }
+        }
+    }
+}
+
+/// What a reap found, for after the lock.
+#[derive(Default)]
+struct Reaped {
+    wake: Vec<Waker>,
+    gone: Vec<PooledBuffer>,
+    /// A gone owner's request ended: wake the droppers waiting on `cv`.
+    notify: bool,
+}
