@@ -15,8 +15,8 @@
 # Medians and ratios are printed at the end and kept, with every raw
 # figure, under $OUT (default target/redis_bench).
 #
-# Needs redis-server and redis-tools (apt-get install redis-server
-# redis-tools), python3, and for `perf` linux-perf. Every run is bounded by
+# Needs redis-server and redis-tools (installed with apt-get when missing
+# and run as root), python3, and for `perf` linux-perf. Every run is bounded by
 # N requests; the servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,19 @@ REDIS_PORT=${REDIS_PORT:-6390}
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 10100 ] || { echo "need ulimit -n >= 10100 for the rss step" >&2; [ "$WHAT" = throughput ]; }
+
+# redis-server and redis-benchmark (Debian: redis-server, redis-tools), installed
+# when missing and apt-get is usable, as .ci/run installs redis-tools.
+for pkg in redis-server:redis-server redis-benchmark:redis-tools redis-cli:redis-tools; do
+    command -v "${pkg%%:*}" >/dev/null && continue
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "installing ${pkg#*:} (no ${pkg%%:*} found)" >&2
+        apt-get install -y "${pkg#*:}" >/dev/null ||
+            { apt-get update >/dev/null && apt-get install -y "${pkg#*:}" >/dev/null; }
+    fi
+    command -v "${pkg%%:*}" >/dev/null ||
+        { echo "${pkg%%:*} not found: install the Debian package ${pkg#*:}" >&2; exit 1; }
+done
 
 cargo build --release --example resp_server
 BIN=${CARGO_TARGET_DIR:-target}/release/examples/resp_server
