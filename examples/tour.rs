@@ -1,6 +1,7 @@
-//! A tour of bufpool in four sections, each set beside the usual way of doing
+//! A tour of bufpool in five sections, each set beside the usual way of doing
 //! the same job: the pool, the async read layer on tokio, zero-copy framing
-//! with `BufMut`, and io_uring file reads. About ten seconds on two cores.
+//! with `BufMut`, io_uring file reads and io_uring sockets. About ten seconds
+//! on two cores.
 //!
 //! ```text
 //! cargo run --release --example tour
@@ -85,22 +86,27 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
 const USAGE: &str = "\
-usage: tour
+usage: tour [--fallback]
 
-Four short sections, each beside the usual way of doing the same job:
+Five short sections, each beside the usual way of doing the same job:
   1. the pool: small and large buffers reused instead of allocated
   2. the async read layer: idle TCP connections that hold no buffer
   3. framing: lines as zero-copy Bytes, replies gathered with BufMut
-  4. io_uring: file reads into pool buffers, many in flight
+  4. io_uring files: reads into pool buffers, many in flight
+  5. io_uring sockets: connections on Ring::recv, idle ones holding no buffer
+Where io_uring is refused, sections 4 and 5 run on bufpool's fallback and say so;
+--fallback runs them there even where io_uring works.
 It takes about ten seconds and needs no root.
 ";
 
 fn main() {
-    Cli::new("tour", USAGE).finish();
-    common::run("tour", tour);
+    let mut cli = Cli::new("tour", USAGE);
+    let fallback = cli.flag("--fallback");
+    cli.finish();
+    common::run("tour", || tour(fallback));
 }
 
-fn tour() -> std::io::Result<()> {
+fn tour(fallback: bool) -> std::io::Result<()> {
     let t0 = Instant::now();
     // One pool for the whole tour; the stats at the end cover all of it.
     let pool = BufferPool::builder()
@@ -120,7 +126,8 @@ fn tour() -> std::io::Result<()> {
     rt.block_on(the_async_layer(&pool))?;
     drop(rt); // its worker threads exit, and their caches go back to the shards
     framing(&pool)?;
-    io_uring(&pool)?;
+    io_uring(&pool, fallback)?;
+    sockets(&pool, fallback)?;
     the_end(&pool);
     println!("\ntour finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
@@ -470,8 +477,8 @@ fn framing(pool: &BufferPool) -> std::io::Result<()> {
 }
 
 /// 4. io_uring file reads into pool buffers.
-fn io_uring(pool: &BufferPool) -> std::io::Result<()> {
-    println!("\n== 4. io_uring: 32 reads in flight, each into a pool buffer that goes back when dropped");
+fn io_uring(pool: &BufferPool, fallback: bool) -> std::io::Result<()> {
+    println!("\n== 4. io_uring files: 32 reads in flight, each into a pool buffer that goes back when dropped");
     const SIZE: usize = 64 * MIB;
     const CHUNK: usize = 256 * KIB;
     let scratch = Scratch::new("tour")?;
@@ -480,7 +487,7 @@ fn io_uring(pool: &BufferPool) -> std::io::Result<()> {
     std::fs::write(path, &data).context(|| format!("write {}", path.display()))?;
     drop(data);
     let file = std::fs::File::open(path).context(|| format!("open {}", path.display()))?;
-    let ring = Ring::builder(pool).entries(64).build().context(|| "build the ring".into())?;
+    let ring = Ring::builder(pool).entries(64).force_fallback(fallback).build().context(|| "build the ring".into())?;
     println!(
         "{} scratch file {} (page cache), {} reads, backend {:?}",
         human(SIZE as u64),
@@ -526,6 +533,144 @@ fn io_uring(pool: &BufferPool) -> std::io::Result<()> {
     drop(file);
     drop(scratch); // removes the file
     Ok(())
+}
+
+/// Section 5, io_uring sockets: connections on `Ring::recv` draw on one
+/// ring of provided buffers; the kernel picks a buffer only when bytes arrive.
+fn sockets(pool: &BufferPool, fallback: bool) -> std::io::Result<()> {
+    const IDLE: usize = 1000;
+    const ACTIVE: usize = 4;
+    const ROUNDS: usize = 2000;
+    const MSG: usize = 4 * KIB;
+    const RING_BUFS: usize = 64;
+    const RING_BUF: usize = 16 * KIB;
+    const BUFREADER: usize = 8 * KIB; // std::io::BufReader's default capacity
+    println!(
+        "\n== 5. io_uring sockets: connections on ring.recv share one ring of pool buffers; an idle one holds none"
+    );
+    let before = pool.stats().outstanding_bytes;
+    let ring = match Ring::builder(pool).recv_buffers(RING_BUFS, RING_BUF).force_fallback(fallback).build() {
+        Ok(ring) => ring,
+        Err(e) => {
+            println!("skipped: no ring could be built here ({e})");
+            return Ok(());
+        }
+    };
+    if ring.recv_uses_buffer_ring() {
+        println!(
+            "io_uring with a provided-buffer ring: {RING_BUFS} buffers of {} per shard ({} shard(s)), whatever the number of connections",
+            human(RING_BUF as u64),
+            ring.shards()
+        );
+    } else {
+        let why = if fallback { "--fallback given" } else { "io_uring sockets are refused here" };
+        println!("{why}: the same calls run on bufpool's readiness fallback, which takes a pool buffer only when data is ready");
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context(|| "listen on 127.0.0.1:0".into())?;
+    let addr = listener.local_addr()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let armed = Arc::new(AtomicUsize::new(0));
+    {
+        let (ring, armed) = (ring.clone(), armed.clone());
+        rt.spawn(async move {
+            while let Ok((s, _)) = ring.accept(&listener).await {
+                let (ring, armed) = (ring.clone(), armed.clone());
+                tokio::spawn(async move {
+                    armed.fetch_add(1, Ordering::Relaxed);
+                    let mut rx = ring.recv(&s);
+                    // Each chunk is the pool buffer the kernel received into;
+                    // it goes back out as it is, and home once sent.
+                    while let Some(Ok(chunk)) = rx.next().await {
+                        if ring.send(&s, chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    rt.block_on(async {
+        // One round trip first, so the ring has taken its provided buffers.
+        let mut warm = TcpStream::connect(addr).await.context(|| format!("connect to {addr}"))?;
+        warm.write_all(b"ping").await?;
+        warm.read_exact(&mut [0; 4]).await?;
+        wait_armed(&armed, 1).await;
+        let out0 = pool.stats().outstanding_bytes;
+        let fixed = out0.saturating_sub(before);
+        let mut idle = Vec::with_capacity(IDLE);
+        for _ in 0..IDLE {
+            idle.push(TcpStream::connect(addr).await.context(|| format!("connect to {addr}"))?);
+        }
+        wait_armed(&armed, 1 + IDLE).await;
+        let held = pool.stats().outstanding_bytes.saturating_sub(out0);
+        compare(
+            &format!("while {IDLE} connections wait in recv: pool bytes they hold"),
+            format!(
+                "{} ({} B a connection); {}",
+                human(held),
+                held / IDLE as u64,
+                if fixed > 0 { format!("the ring's {} serve them all", human(fixed)) } else { "no buffers are set aside".into() }
+            ),
+            "a BufReader each",
+            format!("{} ({} a connection, held while it waits)", human((IDLE * BUFREADER) as u64), human(BUFREADER as u64)),
+        );
+
+        let t = Instant::now();
+        let clients: Vec<_> = (0..ACTIVE)
+            .map(|k| {
+                tokio::spawn(async move {
+                    let mut c = TcpStream::connect(addr).await?;
+                    c.set_nodelay(true)?;
+                    let msg: Vec<u8> = (0..MSG).map(|i| (i * 7 + k) as u8).collect();
+                    let mut back = vec![0u8; MSG];
+                    for _ in 0..ROUNDS {
+                        c.write_all(&msg).await?;
+                        c.read_exact(&mut back).await?;
+                        if back != msg {
+                            return Err(std::io::Error::other("the echo came back different"));
+                        }
+                    }
+                    Ok::<(), std::io::Error>(())
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.map_err(std::io::Error::other)?.context(|| format!("echo through {addr}"))?;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let bytes = (ACTIVE * ROUNDS * MSG) as u64;
+        println!(
+            "{ACTIVE} clients echoed {ROUNDS} round trips of {} each beside the idle ones: {} in {:.0} ms, every byte checked",
+            human(MSG as u64),
+            human(bytes),
+            secs * 1e3
+        );
+        let s = ring.stats();
+        println!(
+            "  each echo sends back the very buffer the kernel received into (no copy); ring: {} recv completions, {} ENOBUFS",
+            s.recv, s.enobufs
+        );
+        drop((warm, idle));
+        Ok::<(), std::io::Error>(())
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(1)); // ends the accept loop and any handler left
+    drop(ring);
+    // The ring's provided buffers go home as its engine closes.
+    let t = Instant::now();
+    while pool.stats().outstanding_bytes > before && t.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Waits (at most 5 s) until `n` connection handlers have started, then a
+/// little more, so each is parked in its `recv`.
+async fn wait_armed(armed: &AtomicUsize, n: usize) {
+    let t = Instant::now();
+    while armed.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// The pool's statistics, once, and a last trim.
