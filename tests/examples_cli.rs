@@ -38,14 +38,17 @@ fn newest(dir: &Path) -> SystemTime {
 }
 
 /// The newest modification time of what example `name` is built from: its
-/// own file or directory, and the shared modules (directories without a
-/// `main.rs`, such as `examples/common/`).
+/// own file or directory, and the module directories its file uses
+/// (`mod common;`, or `#[path = "resp/mod.rs"]`).
 fn sources_of(examples: &Path, name: &str) -> SystemTime {
+    let main = std::fs::read_to_string(examples.join(format!("{name}.rs"))).unwrap_or_default();
     let mut t = SystemTime::UNIX_EPOCH;
     for e in std::fs::read_dir(examples).expect("examples/") {
         let p = e.expect("a directory entry").path();
         let own = p.file_stem().is_some_and(|s| s == name);
-        if p.is_dir() && (own || !p.join("main.rs").is_file()) {
+        let dir = p.file_name().expect("a file name").to_string_lossy().into_owned();
+        let used = main.contains(&format!("mod {dir};")) || main.contains(&format!("\"{dir}/"));
+        if p.is_dir() && (own || (used && !p.join("main.rs").is_file())) {
             t = t.max(newest(&p));
         } else if own {
             t = t.max(p.metadata().and_then(|m| m.modified()).expect("an mtime"));
@@ -103,7 +106,7 @@ fn every_example_prints_its_usage_for_help_and_exits_0() {
 
 #[test]
 fn an_unknown_argument_is_an_error_with_the_usage() {
-    for name in ["file_read", "line_server", "loadgen", "tour"] {
+    for name in ["echo_uring", "file_read", "line_server", "loadgen", "resp_server", "tour"] {
         let out = run(name, &["--no-such-flag"]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");

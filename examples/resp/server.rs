@@ -70,7 +70,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String>
             "--max-bulk" => o.max_bulk = number(&flag, &value("a size in bytes")?)?,
             "--workers" => o.workers = number(&flag, &value("a thread count")?)?,
             "--read-size" => o.read_size = number(&flag, &value("a size in bytes")?)?,
-            other => return Err(format!("unknown argument {other:?}")),
+            other => return Err(format!("unknown argument {other}")),
         }
     }
     if o.workers == 0 || o.read_size == 0 {
