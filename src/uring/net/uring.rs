@@ -10,13 +10,26 @@
 //!   The reaper hands each picked buffer to its stream and refills the slot
 //!   from the pool at once, so the ring's tail is written under the lock,
 //!   one writer at a time, with no lock per buffer.
-//! * **Descriptors.** A request naming a socket by number (`RECV`, `SEND`,
+//! * **Descriptors.** A request naming a socket by number (`SEND`,
 //!   `ACCEPT`) is pushed and submitted (`io_uring_enter`) inside one poll of
 //!   its owner, under the lock, so the kernel resolves the number while the
-//!   owner still borrows the socket. Re-arming a multishot and continuing a
-//!   short send wait for the owner's next poll; a leaked owner never re-arms.
-//!   Cancellations (`ASYNC_CANCEL` by `user_data`) name no descriptor, so
-//!   anyone may submit them.
+//!   owner still borrows the socket; continuing a short send waits for the
+//!   owner's next poll. A recv stream's first poll instead puts its socket in
+//!   the shard's fixed-file table (`IORING_REGISTER_FILES_UPDATE` resolves
+//!   the number then, and the table holds the file itself), and its multishot
+//!   names the table slot, never a number; the slot is cleared once the
+//!   request has ended. A leaked stream's slot keeps its socket open until
+//!   the ring closes, but never names a reused number. Cancellations
+//!   (`ASYNC_CANCEL` by `user_data`) name no descriptor, so anyone may submit
+//!   them.
+//! * **Who arms a recv.** The kernel runs a request's receive work (task
+//!   work) on the thread that submitted it. A multishot submitted from the
+//!   completion thread has its data copied there, in the wake-up that also
+//!   reaps it; submitted from the owner's thread it would interrupt that
+//!   thread (a signal-like task-work run, contending for the socket lock
+//!   with the sender) and then wake the completion thread too. So a fixed
+//!   slot's arm (and re-arm) is queued for the completion thread, which a
+//!   no-op wakes. Without a free slot, the owner submits with the number.
 //! * **Streams end cleanly.** Dropping a recv stream cancels its multishot
 //!   and waits (on `cv`) until the completion thread has reaped the request's
 //!   last completion: every buffer the kernel picked for it is back in the
@@ -78,6 +91,10 @@ enum Kind {
 }
 
 struct RecvSt {
+    /// The socket's slot in the fixed-file table, if it has one.
+    file: Option<u32>,
+    /// An arm is queued for the completion thread (not yet submitted).
+    arming: bool,
     queue: VecDeque<PooledBuffer>,
     queued: usize,
     limit: usize,
@@ -109,6 +126,15 @@ pub(crate) struct NetState {
     /// Wakers a submitter's reap found (on `EBUSY`), for the completion
     /// thread to run.
     deferred: Vec<Waker>,
+    /// Recv arms for the completion thread to submit: the stream and its
+    /// fixed-file slot.
+    arms: Vec<(Tok, u32)>,
+    /// A no-op that wakes the completion thread for `arms` is in flight.
+    arm_wake: bool,
+    /// Free fixed-file slots, and the next never used one (below `files`).
+    files_free: Vec<u32>,
+    files_next: u32,
+    files: u32,
 }
 
 impl NetState {
@@ -145,6 +171,15 @@ impl NetState {
         op
     }
 
+    fn file_slot(&mut self) -> Option<u32> {
+        self.files_free.pop().or_else(|| {
+            (self.files_next < self.files).then(|| {
+                self.files_next += 1;
+                self.files_next - 1
+            })
+        })
+    }
+
     fn by_user_data(&self, ud: u64) -> Option<Tok> {
         let t = Tok { idx: ud as u32, gen: (ud >> 32) as u32 };
         let s = self.slots.get(t.idx as usize)?;
@@ -166,6 +201,11 @@ pub(crate) struct NetShard {
 /// or another error.
 pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<Arc<NetShard>> {
     let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
+    // The fixed-file table for recv streams: as many slots as this process
+    // may have descriptors (the kernel's own limit), at most 65536; none if
+    // the kernel refuses one (streams then name their numbers).
+    let files = fixed_files_limit();
+    let files = if files > 0 && ring.submitter().register_files_sparse(files).is_ok() { files } else { 0 };
     let bufs = BufRing::new(pool, count, size)?;
     // SAFETY: `bufs` maps `count` entries, page aligned, and lives in the
     // shard's state until the completion thread unregisters the group (or
@@ -179,6 +219,11 @@ pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<
         closing: false,
         starved: Vec::new(),
         deferred: Vec::new(),
+        arms: Vec::new(),
+        arm_wake: false,
+        files_free: Vec::new(),
+        files_next: 0,
+        files,
     };
     let shard = Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default() });
     let s = shard.clone();
@@ -220,7 +265,9 @@ impl NetShard {
                     if r.notify {
                         self.cv.notify_all();
                     }
-                    if !r.wake.is_empty() {
+                    // A no-op meant for the completion thread (arms queued)
+                    // is reaped here: send it another.
+                    if !r.wake.is_empty() || (r.woke && st.arm_wake) {
                         st.deferred.append(&mut r.wake);
                         let nop = opcode::Nop::new().build().user_data(WAKE);
                         // SAFETY: as in `submit`; a no-op names nothing.
@@ -245,7 +292,25 @@ impl NetShard {
         ok
     }
 
+    /// Arms `t`'s multishot: queued for the completion thread if the stream
+    /// has a fixed-file slot, else submitted here with the number `fd`.
     fn arm_recv(&self, st: &mut NetState, t: Tok, fd: RawFd) -> io::Result<()> {
+        let file = match st.get(t).map(|o| &mut o.kind) {
+            Some(Kind::Recv(r)) => r.file,
+            _ => None,
+        };
+        if let Some(slot) = file {
+            if let Some(Kind::Recv(r)) = st.get(t).map(|o| &mut o.kind) {
+                r.arming = true;
+            }
+            st.arms.push((t, slot));
+            if !st.arm_wake {
+                st.arm_wake = true;
+                let nop = opcode::Nop::new().build().user_data(WAKE);
+                self.submit(st, &nop)?;
+            }
+            return Ok(());
+        }
         let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(t.user_data());
         self.submit(st, &e)?;
         st.inflight += 1;
@@ -254,6 +319,47 @@ impl NetShard {
             op.cancelled = false;
         }
         Ok(())
+    }
+
+    /// In the completion thread: submits the queued arms (the kernel then
+    /// runs their receive work on this thread).
+    fn submit_arms(&self, st: &mut NetState) {
+        st.arm_wake = false;
+        for (t, slot) in std::mem::take(&mut st.arms) {
+            let closing = st.closing;
+            let Some(op) = st.get(t) else { continue };
+            let Kind::Recv(r) = &mut op.kind else { continue };
+            if !std::mem::take(&mut r.arming) || !op.owner || op.inflight || closing {
+                continue;
+            }
+            let e = opcode::RecvMulti::new(types::Fixed(slot), BGID).build().user_data(t.user_data());
+            if let Err(e) = self.submit(st, &e) {
+                let op = st.get(t).expect("live");
+                if let Kind::Recv(r) = &mut op.kind {
+                    r.err = Some(e);
+                }
+                if let Some(w) = op.waker.take() {
+                    st.deferred.push(w);
+                }
+                continue;
+            }
+            st.inflight += 1;
+            let op = st.get(t).expect("live");
+            op.inflight = true;
+            op.cancelled = false;
+        }
+    }
+
+    /// Frees `t`'s table entry, and its fixed-file slot (the request has
+    /// ended, so nothing uses the slot's file any more).
+    fn release(&self, st: &mut NetState, t: Tok) -> Option<OpState> {
+        let op = st.release(t)?;
+        if let Kind::Recv(RecvSt { file: Some(slot), .. }) = &op.kind {
+            if self.ring.submitter().register_files_update(*slot, &[-1]).is_ok() {
+                st.files_free.push(*slot);
+            }
+        }
+        Some(op)
     }
 
     fn lock(&self) -> MutexGuard<'_, NetState> {
@@ -272,7 +378,18 @@ impl NetShard {
         let t = match *tok {
             Some(t) => t,
             None => {
-                let rs = RecvSt { queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
+                // The socket into the fixed-file table, while the caller
+                // borrows it.
+                let file =
+                    st.file_slot().and_then(|slot| match self.ring.submitter().register_files_update(slot, &[fd]) {
+                        Ok(_) => Some(slot),
+                        Err(_) => {
+                            st.files_free.push(slot);
+                            None
+                        }
+                    });
+                let rs =
+                    RecvSt { file, arming: false, queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
                 let t = st.alloc(Kind::Recv(rs));
                 *tok = Some(t);
                 if let Err(e) = self.arm_recv(&mut st, t, fd) {
@@ -295,7 +412,7 @@ impl NetShard {
         } else {
             None
         };
-        let rearm = !inflight && !r.eof && r.err.is_none() && r.queued < r.limit;
+        let rearm = !inflight && !r.arming && !r.eof && r.err.is_none() && r.queued < r.limit;
         if rearm {
             // Ended by ENOBUFS, by the queue bound or by a spurious end:
             // receive again if the ring has buffers (it is refilled as
@@ -350,7 +467,8 @@ impl NetShard {
                 self.cv.wait(&mut st);
             }
         } else {
-            st.release(t);
+            // A queued arm of this token is skipped by the completion thread.
+            self.release(&mut st, t);
         }
         drop(st);
         drop(queued);
@@ -412,6 +530,11 @@ impl NetShard {
             st.inflight += 1;
             st.get(t).expect("live").inflight = true;
             self.reap_locked(&mut st, &mut r);
+            if std::mem::take(&mut r.woke) && st.arm_wake {
+                // The completion thread's wake-up for queued arms was reaped
+                // here: send it another.
+                let _ = self.submit(&mut st, &opcode::Nop::new().build().user_data(WAKE));
+            }
             if st.get(t).is_some_and(|op| op.inflight) {
                 // Not done inline: the completion thread wakes us.
                 st.get(t).expect("live").waker = Some(cx.waker().clone());
@@ -510,7 +633,10 @@ impl NetShard {
     fn completion_thread(self: Arc<Self>) {
         loop {
             {
-                let st = self.lock();
+                let mut st = self.lock();
+                if !st.arms.is_empty() || st.arm_wake {
+                    self.submit_arms(&mut st);
+                }
                 if st.closing && st.inflight == 0 {
                     // Nothing can pick a buffer any more.
                     let _ = self.ring.submitter().unregister_buf_ring(BGID);
@@ -547,12 +673,13 @@ impl NetShard {
 
     /// Reaps every completion under the lock, into `out`.
     fn reap_locked(&self, st: &mut NetState, out: &mut Reaped) {
-        let Reaped { wake, gone, notify } = out;
+        let Reaped { wake, gone, notify, woke } = out;
         // SAFETY: the CQ is read only under the state lock (`st`).
         let cq: Vec<cqueue::Entry> = unsafe { self.ring.completion_shared() }.collect();
         for cqe in cq {
             let ud = cqe.user_data();
             if ud == WAKE || ud == CANCEL {
+                *woke |= ud == WAKE;
                 continue;
             }
             let Some(t) = st.by_user_data(ud) else { continue };
@@ -627,7 +754,7 @@ impl NetShard {
                 }
             } else if !op.inflight {
                 *notify = true;
-                if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = st.release(t) {
+                if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = self.release(st, t) {
                     // SAFETY: an accepted descriptor nobody will take.
                     unsafe { libc::close(fd) };
                 }
@@ -657,4 +784,17 @@ struct Reaped {
     gone: Vec<PooledBuffer>,
     /// A gone owner's request ended: wake the droppers waiting on `cv`.
     notify: bool,
+    /// A wake-up no-op was among the completions.
+    woke: bool,
+}
+
+/// Fixed-file slots one shard registers: the descriptor limit, at most 65536.
+fn fixed_files_limit() -> u32 {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is valid and writable.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 0;
+    }
+    r.rlim_cur.min(65536) as u32
 }
