@@ -73,6 +73,9 @@ fn main() {
                     let ops: f64 = it.next().and_then(|v| v.parse().ok()).expect("done N");
                     let client_wall: f64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(wall);
                     let client_cpu = c.finish();
+                    if let (Server::Ring, Some((recv, enobufs, rearms))) = (srv, run.ring_counts()) {
+                        eprintln!("  ring, {mode} x{n}: {recv} recv completions, {enobufs} ENOBUFS, {rearms} re-arms");
+                    }
                     run.stop();
                     let ops = if mode == "rr" { ops } else { ops / f64::from(1 << 20) };
                     figs[i].0.push(ops / client_wall);

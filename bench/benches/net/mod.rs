@@ -104,6 +104,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// The ring's socket counters: recv completions, ENOBUFS, re-arms.
+    pub fn ring_counts(&self) -> Option<(u64, u64, u64)> {
+        self.ring.as_ref().map(|r| {
+            let s = r.stats();
+            (s.recv, s.enobufs, s.rearms)
+        })
+    }
+
     pub fn stop(mut self) {
         self.stop.notify_one();
         if let Some(t) = self.thread.take() {
@@ -316,12 +324,19 @@ pub fn client_main() {
                     }
                 });
             } else {
+                // At most WINDOW writes in flight per connection: unpaced,
+                // 1,000 connections fill the kernel's TCP memory limit and
+                // every socket crawls.
+                const WINDOW: usize = 4;
                 let (mut rd, mut wr) = s.into_split();
-                let stop2 = stop.clone();
+                let sem = Arc::new(tokio::sync::Semaphore::new(WINDOW));
+                let (stop2, sem2) = (stop.clone(), sem.clone());
                 tokio::spawn(async move {
                     let msg = vec![7u8; size];
                     // Relaxed: as above.
                     while !stop2.load(Ordering::Relaxed) {
+                        let Ok(p) = sem2.acquire().await else { return };
+                        p.forget();
                         if wr.write_all(&msg).await.is_err() {
                             return;
                         }
@@ -329,11 +344,15 @@ pub fn client_main() {
                 });
                 tokio::spawn(async move {
                     let mut back = vec![0u8; 64 << 10];
+                    let mut part = 0;
                     while let Ok(n) = rd.read(&mut back).await {
                         if n == 0 {
                             return;
                         }
                         ops.fetch_add(n as u64, Ordering::Relaxed);
+                        part += n;
+                        sem.add_permits(part / size);
+                        part %= size;
                     }
                 });
             }
