@@ -54,6 +54,8 @@ const WAKE: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 /// `IORING_ENTER_GETEVENTS`.
 const ENTER_GETEVENTS: u32 = 1;
+/// A recv stream without a fixed-file slot (it names its socket's number).
+const NO_FILE: u32 = u32::MAX;
 /// The buffer group id of the shard's ring.
 const BGID: u16 = 0;
 
@@ -86,18 +88,19 @@ struct OpState {
 
 enum Kind {
     Recv(RecvSt),
-    Send(SendSt),
+    /// Boxed: a send's state is larger than a recv's, and every idle
+    /// connection's table entry is a recv.
+    Send(Box<SendSt>),
     Accept(Option<io::Result<RawFd>>),
 }
 
 struct RecvSt {
-    /// The socket's slot in the fixed-file table, if it has one.
-    file: Option<u32>,
+    /// The socket's slot in the fixed-file table, or `NO_FILE`.
+    file: u32,
     /// An arm is queued for the completion thread (not yet submitted).
     arming: bool,
     queue: VecDeque<PooledBuffer>,
     queued: usize,
-    limit: usize,
     eof: bool,
     err: Option<io::Error>,
 }
@@ -195,11 +198,13 @@ pub(crate) struct NetShard {
     /// Dropped streams wait here for their request's last completion.
     cv: Condvar,
     pub(crate) stats: NetStats,
+    /// `RingBuilder::recv_queue_limit`.
+    queue_limit: usize,
 }
 
 /// Why a shard could not start: the kernel lacks what it needs (fall back),
 /// or another error.
-pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<Arc<NetShard>> {
+pub(crate) fn start(pool: &BufferPool, count: usize, size: usize, queue_limit: usize) -> io::Result<Arc<NetShard>> {
     let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
     // The fixed-file table for recv streams: as many slots as this process
     // may have descriptors (the kernel's own limit), at most 65536; none if
@@ -225,7 +230,8 @@ pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<
         files_next: 0,
         files,
     };
-    let shard = Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default() });
+    let shard =
+        Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default(), queue_limit });
     let s = shard.clone();
     std::thread::Builder::new().name("bufpool-net".into()).spawn(move || s.completion_thread())?;
     Ok(shard)
@@ -296,7 +302,7 @@ impl NetShard {
     /// has a fixed-file slot, else submitted here with the number `fd`.
     fn arm_recv(&self, st: &mut NetState, t: Tok, fd: RawFd) -> io::Result<()> {
         let file = match st.get(t).map(|o| &mut o.kind) {
-            Some(Kind::Recv(r)) => r.file,
+            Some(Kind::Recv(r)) if r.file != NO_FILE => Some(r.file),
             _ => None,
         };
         if let Some(slot) = file {
@@ -354,9 +360,9 @@ impl NetShard {
     /// ended, so nothing uses the slot's file any more).
     fn release(&self, st: &mut NetState, t: Tok) -> Option<OpState> {
         let op = st.release(t)?;
-        if let Kind::Recv(RecvSt { file: Some(slot), .. }) = &op.kind {
-            if self.ring.submitter().register_files_update(*slot, &[-1]).is_ok() {
-                st.files_free.push(*slot);
+        if let Kind::Recv(RecvSt { file, .. }) = &op.kind {
+            if *file != NO_FILE && self.ring.submitter().register_files_update(*file, &[-1]).is_ok() {
+                st.files_free.push(*file);
             }
         }
         Some(op)
@@ -388,8 +394,14 @@ impl NetShard {
                             None
                         }
                     });
-                let rs =
-                    RecvSt { file, arming: false, queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
+                let rs = RecvSt {
+                    file: file.unwrap_or(NO_FILE),
+                    arming: false,
+                    queue: VecDeque::new(),
+                    queued: 0,
+                    eof: false,
+                    err: None,
+                };
                 let t = st.alloc(Kind::Recv(rs));
                 *tok = Some(t);
                 if let Err(e) = self.arm_recv(&mut st, t, fd) {
@@ -412,7 +424,7 @@ impl NetShard {
         } else {
             None
         };
-        let rearm = !inflight && !r.arming && !r.eof && r.err.is_none() && r.queued < r.limit;
+        let rearm = !inflight && !r.arming && !r.eof && r.err.is_none() && r.queued < limit;
         if rearm {
             // Ended by ENOBUFS, by the queue bound or by a spurious end:
             // receive again if the ring has buffers (it is refilled as
@@ -490,7 +502,7 @@ impl NetShard {
                 if g.done() {
                     return Poll::Ready(Ok(g.into_bufs()));
                 }
-                let t = st.alloc(Kind::Send(SendSt { g, resubmit: true, result: None }));
+                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None })));
                 *tok = Some(t);
                 t
             }
@@ -506,7 +518,8 @@ impl NetShard {
             if s.result.is_some() {
                 let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
                 *tok = None;
-                break Some(s.result.expect("checked").map(|()| s.g.into_bufs()));
+                let SendSt { g, result, .. } = *s;
+                break Some(result.expect("checked").map(|()| g.into_bufs()));
             }
             if !s.resubmit {
                 op.waker = Some(cx.waker().clone());
@@ -700,7 +713,7 @@ impl NetShard {
                         } else if op.owner {
                             r.queued += buf.len();
                             r.queue.push_back(buf);
-                            cancel = more && r.queued >= r.limit && !op.cancelled;
+                            cancel = more && r.queued >= self.queue_limit && !op.cancelled;
                         } else {
                             gone.push(buf);
                         }
