@@ -232,6 +232,7 @@ fn enobufs_with_a_tiny_ring_rearms_and_loses_nothing() {
     w.join().unwrap();
     assert!(got == msg);
     let st = ring.stats();
+    eprintln!("burst of 4 MiB into a 2 x 4 KiB ring: {} recv, {} ENOBUFS, {} re-arms", st.recv, st.enobufs, st.rearms);
     assert!(st.enobufs > 0, "{st:?}");
     assert!(st.rearms >= st.enobufs, "{st:?}");
 }
