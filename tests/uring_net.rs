@@ -411,3 +411,41 @@ fn send_vectored_gathers_past_iov_max_and_short_sends() {
         assert!(reader.join().unwrap() == expect, "{:?}", ring.backend());
     }
 }
+
+#[test]
+fn thousands_of_connections_dropped_mid_stream_return_every_buffer() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    // Under valgrind (`BUFPOOL_NET_FALLBACK_ONLY`): the fallback only, since
+    // valgrind cannot run a thread blocked in `io_uring_enter` (it holds its
+    // big lock, and every other thread waits).
+    let backends = if std::env::var_os("BUFPOOL_NET_FALLBACK_ONLY").is_some() {
+        vec![Ring::builder(&pool).force_fallback(true).recv_buffers(64, 4096).build().unwrap()]
+    } else {
+        net_rings(&pool, 64, 4096)
+    };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    for ring in backends {
+        let held_by_ring = if ring.recv_uses_buffer_ring() { 64 } else { 0 };
+        let msg = data(16 << 10, 5);
+        for batch in 0..scale(20) {
+            let pairs: Vec<_> = (0..100).map(|_| pair(&l)).collect();
+            for (c, _) in &pairs {
+                (&*c).write_all(&msg).unwrap();
+            }
+            block_on(async {
+                for (_, s) in &pairs {
+                    let mut rx = ring.recv(s);
+                    let first = rx.next().await.unwrap().unwrap();
+                    assert!(!first.is_empty() && first[..] == msg[..first.len()]);
+                    // Dropped with the rest of the 16 KiB queued or in flight.
+                }
+            });
+            drop(pairs);
+            let s = pool.stats();
+            assert!(s.outstanding_buffers <= held_by_ring, "batch {batch}: a dropped stream kept buffers: {s}");
+        }
+        drop(ring);
+        wait_quiescent(&pool);
+    }
+}
