@@ -449,3 +449,52 @@ fn thousands_of_connections_dropped_mid_stream_return_every_buffer() {
         wait_quiescent(&pool);
     }
 }
+
+/// Accepts one connection on `ring`, echoes it to its end, and checks what
+/// the client got back; `run` drives the server's future.
+fn echo_once(ring: Ring, run: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send + 'static>>)) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let msg = data(200 << 10, 9);
+    let m = msg.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let w = c.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            (&w).write_all(&m).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        back
+    });
+    run(Box::pin(async move {
+        let (s, _) = ring.accept(&l).await.unwrap();
+        let mut rx = ring.recv(&s);
+        while let Some(chunk) = rx.next().await {
+            ring.send(&s, chunk.unwrap()).await.unwrap();
+        }
+        drop(rx);
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }));
+    assert!(client.join().unwrap() == msg);
+}
+
+#[test]
+fn echo_under_tokio_current_thread_multi_thread_and_block_on() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        echo_once(ring.clone(), block_on);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        echo_once(ring.clone(), |f| rt.block_on(f));
+        // Spawned: it runs on a worker, and may move between the two.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        echo_once(ring.clone(), |f| rt.block_on(async { tokio::spawn(f).await.unwrap() }));
+    }
+    // The rings are gone: every buffer is back.
+    wait_quiescent(&pool);
+}
