@@ -38,6 +38,8 @@
 use crate::uring::net::bufring::BufRing;
 use crate::uring::net::config::NetStats;
 use crate::uring::net::gather::Gather;
+pub(crate) use crate::uring::net::table::Tok;
+use crate::uring::net::table::{Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
 use crate::uring::stats::add;
 use crate::{BufferPool, PooledBuffer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -54,141 +56,8 @@ const WAKE: u64 = u64::MAX;
 const CANCEL: u64 = u64::MAX - 1;
 /// `IORING_ENTER_GETEVENTS`.
 const ENTER_GETEVENTS: u32 = 1;
-/// A recv stream without a fixed-file slot (it names its socket's number).
-const NO_FILE: u32 = u32::MAX;
 /// The buffer group id of the shard's ring.
 const BGID: u16 = 0;
-
-/// An operation's handle: its table index and the generation of the entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Tok {
-    idx: u32,
-    gen: u32,
-}
-
-impl Tok {
-    fn user_data(self) -> u64 {
-        (u64::from(self.gen) << 32) | u64::from(self.idx)
-    }
-}
-
-/// One socket operation's state, owned by the table while the kernel may
-/// touch it.
-struct OpState {
-    /// False once the owner (stream or future) is dropped.
-    owner: bool,
-    /// A request of this operation is in the kernel (its last completion
-    /// not reaped).
-    inflight: bool,
-    /// An `ASYNC_CANCEL` was sent for the request in flight.
-    cancelled: bool,
-    waker: Option<Waker>,
-    kind: Kind,
-}
-
-enum Kind {
-    Recv(RecvSt),
-    /// Boxed: a send's state is larger than a recv's, and every idle
-    /// connection's table entry is a recv.
-    Send(Box<SendSt>),
-    Accept(Option<io::Result<RawFd>>),
-}
-
-struct RecvSt {
-    /// The socket's slot in the fixed-file table, or `NO_FILE`.
-    file: u32,
-    /// An arm is queued for the completion thread (not yet submitted).
-    arming: bool,
-    queue: VecDeque<PooledBuffer>,
-    queued: usize,
-    eof: bool,
-    err: Option<io::Error>,
-}
-
-struct SendSt {
-    g: Gather,
-    /// A short send or `EINTR`/`EAGAIN`: the owner's next poll continues.
-    resubmit: bool,
-    result: Option<io::Result<()>>,
-}
-
-struct Slot {
-    gen: u32,
-    op: Option<OpState>,
-}
-
-pub(crate) struct NetState {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    bufs: BufRing,
-    /// Operations with a request in the kernel.
-    inflight: usize,
-    closing: bool,
-    /// Recv streams `ENOBUFS` ended, to wake once the ring has buffers.
-    starved: Vec<Tok>,
-    /// Wakers a submitter's reap found (on `EBUSY`), for the completion
-    /// thread to run.
-    deferred: Vec<Waker>,
-    /// Recv arms for the completion thread to submit: the stream and its
-    /// fixed-file slot.
-    arms: Vec<(Tok, u32)>,
-    /// A no-op that wakes the completion thread for `arms` is in flight.
-    arm_wake: bool,
-    /// Free fixed-file slots, and the next never used one (below `files`).
-    files_free: Vec<u32>,
-    files_next: u32,
-    files: u32,
-}
-
-impl NetState {
-    fn alloc(&mut self, kind: Kind) -> Tok {
-        let op = OpState { owner: true, inflight: false, cancelled: false, waker: None, kind };
-        let idx = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot { gen: 0, op: None });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let s = &mut self.slots[idx as usize];
-        s.op = Some(op);
-        Tok { idx, gen: s.gen }
-    }
-
-    fn get(&mut self, t: Tok) -> Option<&mut OpState> {
-        let s = self.slots.get_mut(t.idx as usize)?;
-        if s.gen != t.gen {
-            return None;
-        }
-        s.op.as_mut()
-    }
-
-    fn release(&mut self, t: Tok) -> Option<OpState> {
-        let s = self.slots.get_mut(t.idx as usize)?;
-        if s.gen != t.gen {
-            return None;
-        }
-        let op = s.op.take();
-        s.gen = s.gen.wrapping_add(1) % (u32::MAX - 1);
-        self.free.push(t.idx);
-        op
-    }
-
-    fn file_slot(&mut self) -> Option<u32> {
-        self.files_free.pop().or_else(|| {
-            (self.files_next < self.files).then(|| {
-                self.files_next += 1;
-                self.files_next - 1
-            })
-        })
-    }
-
-    fn by_user_data(&self, ud: u64) -> Option<Tok> {
-        let t = Tok { idx: ud as u32, gen: (ud >> 32) as u32 };
-        let s = self.slots.get(t.idx as usize)?;
-        (s.gen == t.gen && s.op.is_some()).then_some(t)
-    }
-}
 
 /// One shard's socket engine.
 pub(crate) struct NetShard {
