@@ -498,3 +498,22 @@ fn echo_under_tokio_current_thread_multi_thread_and_block_on() {
     // The rings are gone: every buffer is back.
     wait_quiescent(&pool);
 }
+
+#[test]
+fn shutdown_write_gives_the_peer_end_of_stream_on_both_engines() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    for ring in net_rings(&pool, 16, 4096) {
+        let (c, s) = pair(&l);
+        let mut buf = pool.with_capacity(3);
+        buf.extend_from_slice(b"bye");
+        block_on(ring.send(&s, buf)).unwrap();
+        ring.shutdown(&s, std::net::Shutdown::Write).unwrap();
+        // The client's recv stream on the same ring: the data, then its end.
+        assert_eq!(block_on(collect(&ring, &c)), b"bye");
+        let unconnected = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let err = ring.shutdown(&unconnected, std::net::Shutdown::Both).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    }
+}

@@ -335,6 +335,37 @@ impl Ring {
         Accept { ring: self, fd, state, _sock: PhantomData }
     }
 
+    /// Shuts down the reading, writing or both halves of a connected socket
+    /// (`shutdown(2)`, which never blocks, so it is made at once on either
+    /// engine). After `Shutdown::Write` the peer reads end of stream once it
+    /// has what was sent. A send not yet awaited is not waited for: await
+    /// it before shutting down the write half.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// ring.shutdown(&server, std::net::Shutdown::Write)?;
+    /// assert_eq!(client.read(&mut [0; 8])?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown<S: AsFd>(&self, socket: &S, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: the descriptor is borrowed from `socket`, open for the call.
+        if unsafe { libc::shutdown(socket.as_fd().as_raw_fd(), how) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Whether sockets run on io_uring with provided buffers (`true`), or on
     /// the readiness fallback. Starts the socket engine if it is not yet.
     pub fn recv_uses_buffer_ring(&self) -> bool {

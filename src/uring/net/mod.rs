@@ -3,7 +3,7 @@
 //! io_uring or buffer rings are missing.
 //!
 //! Files: `api.rs` the public surface (builder setters, `Ring::recv` /
-//! `send` / `send_vectored` / `accept`, their stream and futures); `engine.rs` which engine a
+//! `send` / `send_vectored` / `accept` / `shutdown`, their stream and futures); `engine.rs` which engine a
 //! ring runs, started on its first socket operation; `uring.rs` the io_uring
 //! engine (per ring shard one io_uring instance, one provided-buffer ring
 //! from `bufring.rs`, a completion thread), its operation table in `table.rs`; `poller.rs` the fallback (one
