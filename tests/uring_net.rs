@@ -517,3 +517,40 @@ fn shutdown_write_gives_the_peer_end_of_stream_on_both_engines() {
         assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
     }
 }
+
+#[test]
+fn incoming_accepts_many_and_dropping_it_closes_the_unyielded() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut incoming = ring.incoming(&l);
+        let clients: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut served = Vec::new();
+        for _ in 0..40 {
+            let (s, peer) = block_on(incoming.next()).unwrap().unwrap();
+            assert!(clients.iter().any(|c| c.local_addr().unwrap() == peer));
+            served.push(s);
+        }
+        drop(incoming);
+        // The 10 not yielded: accepted by the kernel (on the ring) and
+        // closed by the drop, or still in the backlog; either way no client
+        // of the 40 served reads an end of stream, and every other one does
+        // once the listener is gone.
+        drop(l);
+        let mut eof = 0;
+        for c in &clients {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let served_here = served.iter().any(|s| s.peer_addr().unwrap() == c.local_addr().unwrap());
+            if !served_here {
+                let mut b = [0u8; 1];
+                let n = (&*c).read(&mut b);
+                assert!(matches!(n, Ok(0)) || n.is_err(), "{n:?}");
+                eof += 1;
+            }
+        }
+        assert_eq!(eof, 10);
+    }
+}

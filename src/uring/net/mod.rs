@@ -3,7 +3,7 @@
 //! io_uring or buffer rings are missing.
 //!
 //! Files: `api.rs` the public surface (builder setters, `Ring::recv` /
-//! `send` / `send_vectored` / `accept` / `shutdown`, their stream and futures); `engine.rs` which engine a
+//! `send` / `send_vectored` / `accept` / `incoming` / `shutdown`, their stream and futures); `engine.rs` which engine a
 //! ring runs, started on its first socket operation; `uring.rs` the io_uring
 //! engine (per ring shard one io_uring instance, one provided-buffer ring
 //! from `bufring.rs`, a completion thread), its operation table in `table.rs`; `poller.rs` the fallback (one
@@ -20,5 +20,5 @@ mod poller;
 mod table;
 mod uring;
 
-pub use api::{Accept, RecvStream, SendAll, SendVectored};
+pub use api::{Accept, Incoming, RecvStream, SendAll, SendVectored};
 pub use config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};

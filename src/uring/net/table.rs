@@ -47,6 +47,8 @@ pub(crate) enum Kind {
     /// connection's table entry is a recv.
     Send(Box<SendSt>),
     Accept(Option<io::Result<RawFd>>),
+    /// A multishot accept: the sockets (or errors) not yet yielded.
+    Incoming(VecDeque<io::Result<RawFd>>),
 }
 
 pub(crate) struct RecvSt {
@@ -142,5 +144,19 @@ impl NetState {
         let t = Tok { idx: ud as u32, gen: (ud >> 32) as u32 };
         let s = self.slots.get(t.idx as usize)?;
         (s.gen == t.gen && s.op.is_some()).then_some(t)
+    }
+}
+
+/// Closes the accepted descriptors a released operation still holds (its
+/// owner is gone, or never took them).
+pub(crate) fn close_accepted(op: Option<OpState>) {
+    let fds: Vec<RawFd> = match op.map(|o| o.kind) {
+        Some(Kind::Accept(Some(Ok(fd)))) => vec![fd],
+        Some(Kind::Incoming(q)) => q.into_iter().filter_map(Result::ok).collect(),
+        _ => Vec::new(),
+    };
+    for fd in fds {
+        // SAFETY: an accepted descriptor nobody else owns or will take.
+        unsafe { libc::close(fd) };
     }
 }

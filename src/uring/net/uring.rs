@@ -39,7 +39,7 @@ use crate::uring::net::bufring::BufRing;
 use crate::uring::net::config::NetStats;
 use crate::uring::net::gather::Gather;
 pub(crate) use crate::uring::net::table::Tok;
-use crate::uring::net::table::{Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
+use crate::uring::net::table::{close_accepted, Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
 use crate::uring::stats::add;
 use crate::{BufferPool, PooledBuffer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -474,7 +474,37 @@ impl NetShard {
         Poll::Pending
     }
 
-    /// A send or accept future is dropped: cancels its request, if any; the
+    /// A multishot accept stream's poll: the next accepted socket, arming
+    /// (in this poll, while the caller borrows the listener) whenever no
+    /// request is in flight.
+    pub(crate) fn poll_incoming(
+        &self,
+        tok: &mut Option<Tok>,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<RawFd>> {
+        let mut st = self.lock();
+        let t = *tok.get_or_insert_with(|| st.alloc(Kind::Incoming(VecDeque::new())));
+        let op = st.get(t).expect("live until the stream is dropped");
+        let Kind::Incoming(q) = &mut op.kind else { unreachable!("an incoming token names an incoming") };
+        if let Some(r) = q.pop_front() {
+            return Poll::Ready(r);
+        }
+        if !op.inflight {
+            let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build().user_data(t.user_data());
+            if let Err(e) = self.submit(&mut st, &e) {
+                return Poll::Ready(Err(e));
+            }
+            st.inflight += 1;
+            let op = st.get(t).expect("live");
+            op.inflight = true;
+            op.cancelled = false;
+        }
+        st.get(t).expect("live").waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// A send or accept future (or an incoming stream) is dropped: cancels its request, if any; the
     /// completion thread frees its state (and closes an accepted socket).
     pub(crate) fn drop_op(&self, t: Tok) {
         let mut st = self.lock();
@@ -489,10 +519,7 @@ impl NetShard {
         }
         let op = st.release(t);
         drop(st);
-        if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = op {
-            // SAFETY: the accepted descriptor is ours and nobody else's.
-            unsafe { libc::close(fd) };
-        }
+        close_accepted(op);
     }
 
     /// Every `Ring` handle is gone: cancels what the kernel holds; the
@@ -624,6 +651,16 @@ impl NetShard {
                     }
                     *r = Some(if res >= 0 { Ok(res) } else { Err(io::Error::from_raw_os_error(-res)) });
                 }
+                Kind::Incoming(q) => {
+                    if let Some(b) = picked {
+                        gone.push(b);
+                    }
+                    if res >= 0 {
+                        q.push_back(Ok(res));
+                    } else if res != -libc::ECANCELED {
+                        q.push_back(Err(io::Error::from_raw_os_error(-res)));
+                    }
+                }
             }
             if !more {
                 op.inflight = false;
@@ -636,10 +673,7 @@ impl NetShard {
                 }
             } else if !op.inflight {
                 *notify = true;
-                if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = self.release(st, t) {
-                    // SAFETY: an accepted descriptor nobody will take.
-                    unsafe { libc::close(fd) };
-                }
+                close_accepted(self.release(st, t));
             }
             if cancel {
                 self.cancel(st, t);
