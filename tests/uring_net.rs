@@ -232,6 +232,7 @@ fn enobufs_with_a_tiny_ring_rearms_and_loses_nothing() {
     w.join().unwrap();
     assert!(got == msg);
     let st = ring.stats();
+    eprintln!("burst of 4 MiB into a 2 x 4 KiB ring: {} recv, {} ENOBUFS, {} re-arms", st.recv, st.enobufs, st.rearms);
     assert!(st.enobufs > 0, "{st:?}");
     assert!(st.rearms >= st.enobufs, "{st:?}");
 }
@@ -408,5 +409,148 @@ fn send_vectored_gathers_past_iov_max_and_short_sends() {
         assert_eq!(back.iter().map(|b| b.len()).collect::<Vec<_>>(), sizes);
         drop(s);
         assert!(reader.join().unwrap() == expect, "{:?}", ring.backend());
+    }
+}
+
+#[test]
+fn thousands_of_connections_dropped_mid_stream_return_every_buffer() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    // Under valgrind (`BUFPOOL_NET_FALLBACK_ONLY`): the fallback only, since
+    // valgrind cannot run a thread blocked in `io_uring_enter` (it holds its
+    // big lock, and every other thread waits).
+    let backends = if std::env::var_os("BUFPOOL_NET_FALLBACK_ONLY").is_some() {
+        vec![Ring::builder(&pool).force_fallback(true).recv_buffers(64, 4096).build().unwrap()]
+    } else {
+        net_rings(&pool, 64, 4096)
+    };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    for ring in backends {
+        let held_by_ring = if ring.recv_uses_buffer_ring() { 64 } else { 0 };
+        let msg = data(16 << 10, 5);
+        for batch in 0..scale(20) {
+            let pairs: Vec<_> = (0..100).map(|_| pair(&l)).collect();
+            for (c, _) in &pairs {
+                (&*c).write_all(&msg).unwrap();
+            }
+            block_on(async {
+                for (_, s) in &pairs {
+                    let mut rx = ring.recv(s);
+                    let first = rx.next().await.unwrap().unwrap();
+                    assert!(!first.is_empty() && first[..] == msg[..first.len()]);
+                    // Dropped with the rest of the 16 KiB queued or in flight.
+                }
+            });
+            drop(pairs);
+            let s = pool.stats();
+            assert!(s.outstanding_buffers <= held_by_ring, "batch {batch}: a dropped stream kept buffers: {s}");
+        }
+        drop(ring);
+        wait_quiescent(&pool);
+    }
+}
+
+/// Accepts one connection on `ring`, echoes it to its end, and checks what
+/// the client got back; `run` drives the server's future.
+fn echo_once(ring: Ring, run: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send + 'static>>)) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let msg = data(200 << 10, 9);
+    let m = msg.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let w = c.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            (&w).write_all(&m).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        back
+    });
+    run(Box::pin(async move {
+        let (s, _) = ring.accept(&l).await.unwrap();
+        let mut rx = ring.recv(&s);
+        while let Some(chunk) = rx.next().await {
+            ring.send(&s, chunk.unwrap()).await.unwrap();
+        }
+        drop(rx);
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }));
+    assert!(client.join().unwrap() == msg);
+}
+
+#[test]
+fn echo_under_tokio_current_thread_multi_thread_and_block_on() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        echo_once(ring.clone(), block_on);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        echo_once(ring.clone(), |f| rt.block_on(f));
+        // Spawned: it runs on a worker, and may move between the two.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        echo_once(ring.clone(), |f| rt.block_on(async { tokio::spawn(f).await.unwrap() }));
+    }
+    // The rings are gone: every buffer is back.
+    wait_quiescent(&pool);
+}
+
+#[test]
+fn shutdown_write_gives_the_peer_end_of_stream_on_both_engines() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    for ring in net_rings(&pool, 16, 4096) {
+        let (c, s) = pair(&l);
+        let mut buf = pool.with_capacity(3);
+        buf.extend_from_slice(b"bye");
+        block_on(ring.send(&s, buf)).unwrap();
+        ring.shutdown(&s, std::net::Shutdown::Write).unwrap();
+        // The client's recv stream on the same ring: the data, then its end.
+        assert_eq!(block_on(collect(&ring, &c)), b"bye");
+        let unconnected = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let err = ring.shutdown(&unconnected, std::net::Shutdown::Both).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    }
+}
+
+#[test]
+fn incoming_accepts_many_and_dropping_it_closes_the_unyielded() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut incoming = ring.incoming(&l);
+        let clients: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut served = Vec::new();
+        for _ in 0..40 {
+            let (s, peer) = block_on(incoming.next()).unwrap().unwrap();
+            assert!(clients.iter().any(|c| c.local_addr().unwrap() == peer));
+            served.push(s);
+        }
+        drop(incoming);
+        // The 10 not yielded: accepted by the kernel (on the ring) and
+        // closed by the drop, or still in the backlog; either way no client
+        // of the 40 served reads an end of stream, and every other one does
+        // once the listener is gone.
+        drop(l);
+        let mut eof = 0;
+        for c in &clients {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let served_here = served.iter().any(|s| s.peer_addr().unwrap() == c.local_addr().unwrap());
+            if !served_here {
+                let mut b = [0u8; 1];
+                let n = (&*c).read(&mut b);
+                assert!(matches!(n, Ok(0)) || n.is_err(), "{n:?}");
+                eof += 1;
+            }
+        }
+        assert_eq!(eof, 10);
     }
 }

@@ -150,7 +150,8 @@ pub use builder::{
 pub use faults::Fault;
 pub use many::ReadMany;
 pub use net::{
-    Accept, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE,
+    Accept, Incoming, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT,
+    DEFAULT_RECV_SIZE,
 };
 pub use op::{Fsync, ReadAt, WriteAt};
 pub use registered::RegisteredFile;

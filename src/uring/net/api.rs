@@ -207,12 +207,7 @@ impl Future for Accept<'_> {
             (AcceptState::Poll { reg }, Ok(Engine::Poll(p))) => p.poll_accept(this.fd, reg, cx),
             _ => unreachable!("a future's state matches its ring's engine"),
         };
-        r.map(|r| {
-            // SAFETY: a fresh descriptor from accept, owned by nobody else.
-            let s = unsafe { TcpStream::from_raw_fd(r?) };
-            let peer = s.peer_addr()?;
-            Ok((s, peer))
-        })
+        r.map(accepted)
     }
 }
 
@@ -224,6 +219,51 @@ impl Drop for Accept<'_> {
             _ => {}
         }
     }
+}
+
+/// The stream of [`Ring::incoming`]: every connection the listener accepts,
+/// with its peer's address.
+///
+/// Dropping it cancels the multishot accept; sockets the kernel accepted
+/// for it that were not yielded are closed.
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    ring: &'a Ring,
+    fd: RawFd,
+    state: AcceptState,
+    _sock: PhantomData<&'a TcpListener>,
+}
+
+impl Stream for Incoming<'_> {
+    type Item = io::Result<(TcpStream, SocketAddr)>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let r = match (&mut this.state, this.ring.net.engine()) {
+            (_, Err(e)) => return Poll::Ready(Some(Err(e))),
+            (AcceptState::Uring { shard, tok }, Ok(Engine::Uring(v))) => v[*shard].poll_incoming(tok, this.fd, cx),
+            (AcceptState::Poll { reg }, Ok(Engine::Poll(p))) => p.poll_accept(this.fd, reg, cx),
+            _ => unreachable!("a stream's state matches its ring's engine"),
+        };
+        r.map(|r| Some(accepted(r)))
+    }
+}
+
+impl Drop for Incoming<'_> {
+    fn drop(&mut self) {
+        match (&self.state, self.ring.net.engine()) {
+            (AcceptState::Uring { shard, tok: Some(t) }, Ok(Engine::Uring(v))) => v[*shard].drop_op(*t),
+            (AcceptState::Poll { reg: true }, Ok(Engine::Poll(p))) => p.forget(self.fd, Dir::Read),
+            _ => {}
+        }
+    }
+}
+
+fn accepted(r: io::Result<RawFd>) -> io::Result<(TcpStream, SocketAddr)> {
+    // SAFETY: a fresh descriptor from accept, owned by nobody else.
+    let s = unsafe { TcpStream::from_raw_fd(r?) };
+    let peer = s.peer_addr()?;
+    Ok((s, peer))
 }
 
 impl Ring {
@@ -333,6 +373,67 @@ impl Ring {
             _ => AcceptState::Poll { reg: false },
         };
         Accept { ring: self, fd, state, _sock: PhantomData }
+    }
+
+    /// Shuts down the reading, writing or both halves of a connected socket
+    /// (`shutdown(2)`, which never blocks, so it is made at once on either
+    /// engine). After `Shutdown::Write` the peer reads end of stream once it
+    /// has what was sent. A send not yet awaited is not waited for: await
+    /// it before shutting down the write half.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// ring.shutdown(&server, std::net::Shutdown::Write)?;
+    /// assert_eq!(client.read(&mut [0; 8])?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown<S: AsFd>(&self, socket: &S, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: the descriptor is borrowed from `socket`, open for the call.
+        if unsafe { libc::shutdown(socket.as_fd().as_raw_fd(), how) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Every connection `listener` accepts, as a stream: on io_uring one
+    /// multishot `ACCEPT` (re-armed in the stream's poll if the kernel ends
+    /// it), on the fallback one `accept4` per item. Errors (`EMFILE`, say)
+    /// are items; the stream goes on after them. Same listener rule as
+    /// [`Ring::accept`].
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use futures::StreamExt;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap())).collect();
+    /// let mut incoming = ring.incoming(&listener);
+    /// for _ in 0..3 {
+    ///     let (_stream, peer) = futures::executor::block_on(incoming.next()).unwrap()?;
+    ///     assert!(peer.ip().is_loopback());
+    /// }
+    /// # drop(clients);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn incoming<'a>(&'a self, listener: &'a TcpListener) -> Incoming<'a> {
+        let fd = listener.as_raw_fd();
+        let state = match self.net.engine() {
+            Ok(Engine::Uring(_)) => AcceptState::Uring { shard: self.net_shard(), tok: None },
+            _ => AcceptState::Poll { reg: false },
+        };
+        Incoming { ring: self, fd, state, _sock: PhantomData }
     }
 
     /// Whether sockets run on io_uring with provided buffers (`true`), or on

@@ -3,10 +3,10 @@
 //! io_uring or buffer rings are missing.
 //!
 //! Files: `api.rs` the public surface (builder setters, `Ring::recv` /
-//! `send` / `send_vectored` / `accept`, their stream and futures); `engine.rs` which engine a
+//! `send` / `send_vectored` / `accept` / `incoming` / `shutdown`, their stream and futures); `engine.rs` which engine a
 //! ring runs, started on its first socket operation; `uring.rs` the io_uring
 //! engine (per ring shard one io_uring instance, one provided-buffer ring
-//! from `bufring.rs`, a completion thread); `poller.rs` the fallback (one
+//! from `bufring.rs`, a completion thread), its operation table in `table.rs`; `poller.rs` the fallback (one
 //! `epoll` thread; a buffer is taken from the pool for each `recv` call and
 //! kept only if it got data); `gather.rs` a send's buffers, position and
 //! `msghdr`; `config.rs` settings, defaults and counters.
@@ -17,7 +17,8 @@ pub(crate) mod config;
 pub(crate) mod engine;
 mod gather;
 mod poller;
+mod table;
 mod uring;
 
-pub use api::{Accept, RecvStream, SendAll, SendVectored};
+pub use api::{Accept, Incoming, RecvStream, SendAll, SendVectored};
 pub use config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};

@@ -10,13 +10,26 @@
 //!   The reaper hands each picked buffer to its stream and refills the slot
 //!   from the pool at once, so the ring's tail is written under the lock,
 //!   one writer at a time, with no lock per buffer.
-//! * **Descriptors.** A request naming a socket by number (`RECV`, `SEND`,
+//! * **Descriptors.** A request naming a socket by number (`SEND`,
 //!   `ACCEPT`) is pushed and submitted (`io_uring_enter`) inside one poll of
 //!   its owner, under the lock, so the kernel resolves the number while the
-//!   owner still borrows the socket. Re-arming a multishot and continuing a
-//!   short send wait for the owner's next poll; a leaked owner never re-arms.
-//!   Cancellations (`ASYNC_CANCEL` by `user_data`) name no descriptor, so
-//!   anyone may submit them.
+//!   owner still borrows the socket; continuing a short send waits for the
+//!   owner's next poll. A recv stream's first poll instead puts its socket in
+//!   the shard's fixed-file table (`IORING_REGISTER_FILES_UPDATE` resolves
+//!   the number then, and the table holds the file itself), and its multishot
+//!   names the table slot, never a number; the slot is cleared once the
+//!   request has ended. A leaked stream's slot keeps its socket open until
+//!   the ring closes, but never names a reused number. Cancellations
+//!   (`ASYNC_CANCEL` by `user_data`) name no descriptor, so anyone may submit
+//!   them.
+//! * **Who arms a recv.** The kernel runs a request's receive work (task
+//!   work) on the thread that submitted it. A multishot submitted from the
+//!   completion thread has its data copied there, in the wake-up that also
+//!   reaps it; submitted from the owner's thread it would interrupt that
+//!   thread (a signal-like task-work run, contending for the socket lock
+//!   with the sender) and then wake the completion thread too. So a fixed
+//!   slot's arm (and re-arm) is queued for the completion thread, which a
+//!   no-op wakes. Without a free slot, the owner submits with the number.
 //! * **Streams end cleanly.** Dropping a recv stream cancels its multishot
 //!   and waits (on `cv`) until the completion thread has reaped the request's
 //!   last completion: every buffer the kernel picked for it is back in the
@@ -25,6 +38,8 @@
 use crate::uring::net::bufring::BufRing;
 use crate::uring::net::config::NetStats;
 use crate::uring::net::gather::Gather;
+pub(crate) use crate::uring::net::table::Tok;
+use crate::uring::net::table::{close_accepted, Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
 use crate::uring::stats::add;
 use crate::{BufferPool, PooledBuffer};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -44,114 +59,6 @@ const ENTER_GETEVENTS: u32 = 1;
 /// The buffer group id of the shard's ring.
 const BGID: u16 = 0;
 
-/// An operation's handle: its table index and the generation of the entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Tok {
-    idx: u32,
-    gen: u32,
-}
-
-impl Tok {
-    fn user_data(self) -> u64 {
-        (u64::from(self.gen) << 32) | u64::from(self.idx)
-    }
-}
-
-/// One socket operation's state, owned by the table while the kernel may
-/// touch it.
-struct OpState {
-    /// False once the owner (stream or future) is dropped.
-    owner: bool,
-    /// A request of this operation is in the kernel (its last completion
-    /// not reaped).
-    inflight: bool,
-    /// An `ASYNC_CANCEL` was sent for the request in flight.
-    cancelled: bool,
-    waker: Option<Waker>,
-    kind: Kind,
-}
-
-enum Kind {
-    Recv(RecvSt),
-    Send(SendSt),
-    Accept(Option<io::Result<RawFd>>),
-}
-
-struct RecvSt {
-    queue: VecDeque<PooledBuffer>,
-    queued: usize,
-    limit: usize,
-    eof: bool,
-    err: Option<io::Error>,
-}
-
-struct SendSt {
-    g: Gather,
-    /// A short send or `EINTR`/`EAGAIN`: the owner's next poll continues.
-    resubmit: bool,
-    result: Option<io::Result<()>>,
-}
-
-struct Slot {
-    gen: u32,
-    op: Option<OpState>,
-}
-
-pub(crate) struct NetState {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    bufs: BufRing,
-    /// Operations with a request in the kernel.
-    inflight: usize,
-    closing: bool,
-    /// Recv streams `ENOBUFS` ended, to wake once the ring has buffers.
-    starved: Vec<Tok>,
-    /// Wakers a submitter's reap found (on `EBUSY`), for the completion
-    /// thread to run.
-    deferred: Vec<Waker>,
-}
-
-impl NetState {
-    fn alloc(&mut self, kind: Kind) -> Tok {
-        let op = OpState { owner: true, inflight: false, cancelled: false, waker: None, kind };
-        let idx = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot { gen: 0, op: None });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let s = &mut self.slots[idx as usize];
-        s.op = Some(op);
-        Tok { idx, gen: s.gen }
-    }
-
-    fn get(&mut self, t: Tok) -> Option<&mut OpState> {
-        let s = self.slots.get_mut(t.idx as usize)?;
-        if s.gen != t.gen {
-            return None;
-        }
-        s.op.as_mut()
-    }
-
-    fn release(&mut self, t: Tok) -> Option<OpState> {
-        let s = self.slots.get_mut(t.idx as usize)?;
-        if s.gen != t.gen {
-            return None;
-        }
-        let op = s.op.take();
-        s.gen = s.gen.wrapping_add(1) % (u32::MAX - 1);
-        self.free.push(t.idx);
-        op
-    }
-
-    fn by_user_data(&self, ud: u64) -> Option<Tok> {
-        let t = Tok { idx: ud as u32, gen: (ud >> 32) as u32 };
-        let s = self.slots.get(t.idx as usize)?;
-        (s.gen == t.gen && s.op.is_some()).then_some(t)
-    }
-}
-
 /// One shard's socket engine.
 pub(crate) struct NetShard {
     /// SQ under `st`; the CQ is read only by the completion thread.
@@ -160,12 +67,19 @@ pub(crate) struct NetShard {
     /// Dropped streams wait here for their request's last completion.
     cv: Condvar,
     pub(crate) stats: NetStats,
+    /// `RingBuilder::recv_queue_limit`.
+    queue_limit: usize,
 }
 
 /// Why a shard could not start: the kernel lacks what it needs (fall back),
 /// or another error.
-pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<Arc<NetShard>> {
+pub(crate) fn start(pool: &BufferPool, count: usize, size: usize, queue_limit: usize) -> io::Result<Arc<NetShard>> {
     let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
+    // The fixed-file table for recv streams: as many slots as this process
+    // may have descriptors (the kernel's own limit), at most 65536; none if
+    // the kernel refuses one (streams then name their numbers).
+    let files = fixed_files_limit();
+    let files = if files > 0 && ring.submitter().register_files_sparse(files).is_ok() { files } else { 0 };
     let bufs = BufRing::new(pool, count, size)?;
     // SAFETY: `bufs` maps `count` entries, page aligned, and lives in the
     // shard's state until the completion thread unregisters the group (or
@@ -179,8 +93,14 @@ pub(crate) fn start(pool: &BufferPool, count: usize, size: usize) -> io::Result<
         closing: false,
         starved: Vec::new(),
         deferred: Vec::new(),
+        arms: Vec::new(),
+        arm_wake: false,
+        files_free: Vec::new(),
+        files_next: 0,
+        files,
     };
-    let shard = Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default() });
+    let shard =
+        Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default(), queue_limit });
     let s = shard.clone();
     std::thread::Builder::new().name("bufpool-net".into()).spawn(move || s.completion_thread())?;
     Ok(shard)
@@ -220,7 +140,9 @@ impl NetShard {
                     if r.notify {
                         self.cv.notify_all();
                     }
-                    if !r.wake.is_empty() {
+                    // A no-op meant for the completion thread (arms queued)
+                    // is reaped here: send it another.
+                    if !r.wake.is_empty() || (r.woke && st.arm_wake) {
                         st.deferred.append(&mut r.wake);
                         let nop = opcode::Nop::new().build().user_data(WAKE);
                         // SAFETY: as in `submit`; a no-op names nothing.
@@ -245,7 +167,25 @@ impl NetShard {
         ok
     }
 
+    /// Arms `t`'s multishot: queued for the completion thread if the stream
+    /// has a fixed-file slot, else submitted here with the number `fd`.
     fn arm_recv(&self, st: &mut NetState, t: Tok, fd: RawFd) -> io::Result<()> {
+        let file = match st.get(t).map(|o| &mut o.kind) {
+            Some(Kind::Recv(r)) if r.file != NO_FILE => Some(r.file),
+            _ => None,
+        };
+        if let Some(slot) = file {
+            if let Some(Kind::Recv(r)) = st.get(t).map(|o| &mut o.kind) {
+                r.arming = true;
+            }
+            st.arms.push((t, slot));
+            if !st.arm_wake {
+                st.arm_wake = true;
+                let nop = opcode::Nop::new().build().user_data(WAKE);
+                self.submit(st, &nop)?;
+            }
+            return Ok(());
+        }
         let e = opcode::RecvMulti::new(types::Fd(fd), BGID).build().user_data(t.user_data());
         self.submit(st, &e)?;
         st.inflight += 1;
@@ -254,6 +194,47 @@ impl NetShard {
             op.cancelled = false;
         }
         Ok(())
+    }
+
+    /// In the completion thread: submits the queued arms (the kernel then
+    /// runs their receive work on this thread).
+    fn submit_arms(&self, st: &mut NetState) {
+        st.arm_wake = false;
+        for (t, slot) in std::mem::take(&mut st.arms) {
+            let closing = st.closing;
+            let Some(op) = st.get(t) else { continue };
+            let Kind::Recv(r) = &mut op.kind else { continue };
+            if !std::mem::take(&mut r.arming) || !op.owner || op.inflight || closing {
+                continue;
+            }
+            let e = opcode::RecvMulti::new(types::Fixed(slot), BGID).build().user_data(t.user_data());
+            if let Err(e) = self.submit(st, &e) {
+                let op = st.get(t).expect("live");
+                if let Kind::Recv(r) = &mut op.kind {
+                    r.err = Some(e);
+                }
+                if let Some(w) = op.waker.take() {
+                    st.deferred.push(w);
+                }
+                continue;
+            }
+            st.inflight += 1;
+            let op = st.get(t).expect("live");
+            op.inflight = true;
+            op.cancelled = false;
+        }
+    }
+
+    /// Frees `t`'s table entry, and its fixed-file slot (the request has
+    /// ended, so nothing uses the slot's file any more).
+    fn release(&self, st: &mut NetState, t: Tok) -> Option<OpState> {
+        let op = st.release(t)?;
+        if let Kind::Recv(RecvSt { file, .. }) = &op.kind {
+            if *file != NO_FILE && self.ring.submitter().register_files_update(*file, &[-1]).is_ok() {
+                st.files_free.push(*file);
+            }
+        }
+        Some(op)
     }
 
     fn lock(&self) -> MutexGuard<'_, NetState> {
@@ -272,7 +253,24 @@ impl NetShard {
         let t = match *tok {
             Some(t) => t,
             None => {
-                let rs = RecvSt { queue: VecDeque::new(), queued: 0, limit, eof: false, err: None };
+                // The socket into the fixed-file table, while the caller
+                // borrows it.
+                let file =
+                    st.file_slot().and_then(|slot| match self.ring.submitter().register_files_update(slot, &[fd]) {
+                        Ok(_) => Some(slot),
+                        Err(_) => {
+                            st.files_free.push(slot);
+                            None
+                        }
+                    });
+                let rs = RecvSt {
+                    file: file.unwrap_or(NO_FILE),
+                    arming: false,
+                    queue: VecDeque::new(),
+                    queued: 0,
+                    eof: false,
+                    err: None,
+                };
                 let t = st.alloc(Kind::Recv(rs));
                 *tok = Some(t);
                 if let Err(e) = self.arm_recv(&mut st, t, fd) {
@@ -295,7 +293,7 @@ impl NetShard {
         } else {
             None
         };
-        let rearm = !inflight && !r.eof && r.err.is_none() && r.queued < r.limit;
+        let rearm = !inflight && !r.arming && !r.eof && r.err.is_none() && r.queued < limit;
         if rearm {
             // Ended by ENOBUFS, by the queue bound or by a spurious end:
             // receive again if the ring has buffers (it is refilled as
@@ -350,7 +348,8 @@ impl NetShard {
                 self.cv.wait(&mut st);
             }
         } else {
-            st.release(t);
+            // A queued arm of this token is skipped by the completion thread.
+            self.release(&mut st, t);
         }
         drop(st);
         drop(queued);
@@ -372,7 +371,7 @@ impl NetShard {
                 if g.done() {
                     return Poll::Ready(Ok(g.into_bufs()));
                 }
-                let t = st.alloc(Kind::Send(SendSt { g, resubmit: true, result: None }));
+                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None })));
                 *tok = Some(t);
                 t
             }
@@ -388,7 +387,8 @@ impl NetShard {
             if s.result.is_some() {
                 let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
                 *tok = None;
-                break Some(s.result.expect("checked").map(|()| s.g.into_bufs()));
+                let SendSt { g, result, .. } = *s;
+                break Some(result.expect("checked").map(|()| g.into_bufs()));
             }
             if !s.resubmit {
                 op.waker = Some(cx.waker().clone());
@@ -412,6 +412,11 @@ impl NetShard {
             st.inflight += 1;
             st.get(t).expect("live").inflight = true;
             self.reap_locked(&mut st, &mut r);
+            if std::mem::take(&mut r.woke) && st.arm_wake {
+                // The completion thread's wake-up for queued arms was reaped
+                // here: send it another.
+                let _ = self.submit(&mut st, &opcode::Nop::new().build().user_data(WAKE));
+            }
             if st.get(t).is_some_and(|op| op.inflight) {
                 // Not done inline: the completion thread wakes us.
                 st.get(t).expect("live").waker = Some(cx.waker().clone());
@@ -469,7 +474,37 @@ impl NetShard {
         Poll::Pending
     }
 
-    /// A send or accept future is dropped: cancels its request, if any; the
+    /// A multishot accept stream's poll: the next accepted socket, arming
+    /// (in this poll, while the caller borrows the listener) whenever no
+    /// request is in flight.
+    pub(crate) fn poll_incoming(
+        &self,
+        tok: &mut Option<Tok>,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<RawFd>> {
+        let mut st = self.lock();
+        let t = *tok.get_or_insert_with(|| st.alloc(Kind::Incoming(VecDeque::new())));
+        let op = st.get(t).expect("live until the stream is dropped");
+        let Kind::Incoming(q) = &mut op.kind else { unreachable!("an incoming token names an incoming") };
+        if let Some(r) = q.pop_front() {
+            return Poll::Ready(r);
+        }
+        if !op.inflight {
+            let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build().user_data(t.user_data());
+            if let Err(e) = self.submit(&mut st, &e) {
+                return Poll::Ready(Err(e));
+            }
+            st.inflight += 1;
+            let op = st.get(t).expect("live");
+            op.inflight = true;
+            op.cancelled = false;
+        }
+        st.get(t).expect("live").waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// A send or accept future (or an incoming stream) is dropped: cancels its request, if any; the
     /// completion thread frees its state (and closes an accepted socket).
     pub(crate) fn drop_op(&self, t: Tok) {
         let mut st = self.lock();
@@ -484,10 +519,7 @@ impl NetShard {
         }
         let op = st.release(t);
         drop(st);
-        if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = op {
-            // SAFETY: the accepted descriptor is ours and nobody else's.
-            unsafe { libc::close(fd) };
-        }
+        close_accepted(op);
     }
 
     /// Every `Ring` handle is gone: cancels what the kernel holds; the
@@ -510,7 +542,10 @@ impl NetShard {
     fn completion_thread(self: Arc<Self>) {
         loop {
             {
-                let st = self.lock();
+                let mut st = self.lock();
+                if !st.arms.is_empty() || st.arm_wake {
+                    self.submit_arms(&mut st);
+                }
                 if st.closing && st.inflight == 0 {
                     // Nothing can pick a buffer any more.
                     let _ = self.ring.submitter().unregister_buf_ring(BGID);
@@ -547,12 +582,13 @@ impl NetShard {
 
     /// Reaps every completion under the lock, into `out`.
     fn reap_locked(&self, st: &mut NetState, out: &mut Reaped) {
-        let Reaped { wake, gone, notify } = out;
+        let Reaped { wake, gone, notify, woke } = out;
         // SAFETY: the CQ is read only under the state lock (`st`).
         let cq: Vec<cqueue::Entry> = unsafe { self.ring.completion_shared() }.collect();
         for cqe in cq {
             let ud = cqe.user_data();
             if ud == WAKE || ud == CANCEL {
+                *woke |= ud == WAKE;
                 continue;
             }
             let Some(t) = st.by_user_data(ud) else { continue };
@@ -573,7 +609,7 @@ impl NetShard {
                         } else if op.owner {
                             r.queued += buf.len();
                             r.queue.push_back(buf);
-                            cancel = more && r.queued >= r.limit && !op.cancelled;
+                            cancel = more && r.queued >= self.queue_limit && !op.cancelled;
                         } else {
                             gone.push(buf);
                         }
@@ -615,6 +651,16 @@ impl NetShard {
                     }
                     *r = Some(if res >= 0 { Ok(res) } else { Err(io::Error::from_raw_os_error(-res)) });
                 }
+                Kind::Incoming(q) => {
+                    if let Some(b) = picked {
+                        gone.push(b);
+                    }
+                    if res >= 0 {
+                        q.push_back(Ok(res));
+                    } else if res != -libc::ECANCELED {
+                        q.push_back(Err(io::Error::from_raw_os_error(-res)));
+                    }
+                }
             }
             if !more {
                 op.inflight = false;
@@ -627,10 +673,7 @@ impl NetShard {
                 }
             } else if !op.inflight {
                 *notify = true;
-                if let Some(OpState { kind: Kind::Accept(Some(Ok(fd))), .. }) = st.release(t) {
-                    // SAFETY: an accepted descriptor nobody will take.
-                    unsafe { libc::close(fd) };
-                }
+                close_accepted(self.release(st, t));
             }
             if cancel {
                 self.cancel(st, t);
@@ -657,4 +700,17 @@ struct Reaped {
     gone: Vec<PooledBuffer>,
     /// A gone owner's request ended: wake the droppers waiting on `cv`.
     notify: bool,
+    /// A wake-up no-op was among the completions.
+    woke: bool,
+}
+
+/// Fixed-file slots one shard registers: the descriptor limit, at most 65536.
+fn fixed_files_limit() -> u32 {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is valid and writable.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 0;
+    }
+    r.rlim_cur.min(65536) as u32
 }
