@@ -189,7 +189,9 @@ impl Account {
             if !self.cap().fits_ever(need) {
                 panic!("{}", self.over_limit(need));
             }
-            Ticket::new(self.cap(), need).wait();
+            // The account's own buffers are what it waits for; nothing
+            // idle to give back.
+            Ticket::new(self.cap(), need).wait(|| ());
         }
         let b = self.inner.pool.get(size);
         self.adopt(b, need)
@@ -292,9 +294,7 @@ impl Lender for Account {
                 let e = self.over_limit(self.need(size));
                 wait_for_budget(&self.inner.pool, self.cap(), e, cx, |_| self.try_get(size))
             }
-            Err(e) => wait_for_budget(&self.inner.pool, &self.inner.pool.inner().cap, e, cx, |_| {
-                self.try_get(size)
-            }),
+            Err(e) => wait_for_budget(&self.inner.pool, &self.inner.pool.inner().cap, e, cx, |_| self.try_get(size)),
         }
     }
 }

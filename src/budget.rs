@@ -455,12 +455,17 @@ impl<'a> Ticket<'a> {
         }
     }
 
-    /// Blocks this thread until granted.
+    /// Blocks this thread until granted; `idle` runs before each park (the
+    /// caller gives its thread's idle cached bytes back there).
     #[cfg(not(loom))]
-    pub(crate) fn wait(mut self) -> usize {
+    pub(crate) fn wait(mut self, idle: impl Fn()) -> usize {
         let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
         loop {
+            if let Poll::Ready(n) = self.poll(&mut cx) {
+                return n;
+            }
+            idle();
             if let Poll::Ready(n) = self.poll(&mut cx) {
                 return n;
             }

@@ -209,8 +209,11 @@ impl Builder {
         // Under a cap a cache's bytes are charged; a thread that stops
         // using the pool keeps them until its next operation, so the
         // default keeps all caches together well inside the cap.
-        let tls_default =
-            if max_outstanding_bytes == usize::MAX { tls_default } else { tls_default.min(max_outstanding_bytes / (4 * cpus)) };
+        let tls_default = if max_outstanding_bytes == usize::MAX {
+            tls_default
+        } else {
+            tls_default.min(max_outstanding_bytes / (4 * cpus))
+        };
         let tls_cache_bytes = self.tls_cache_bytes.unwrap_or(tls_default);
         let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
         if idle_timeout.is_zero() {

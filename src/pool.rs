@@ -137,7 +137,7 @@ impl BufferPool {
             panic!("{e}");
         }
         central.request_reclaim();
-        let prepaid = Ticket::new(&central.cap, need).wait();
+        let prepaid = Ticket::new(&central.cap, need).wait(|| local::give_back_idle(central));
         match PooledBuffer::acquire_prepaid(central, size, zero, prepaid) {
             Ok(b) => b,
             Err(e) => panic!("{e}"),
@@ -322,7 +322,14 @@ impl Future for GetFuture<'_> {
             }
         }
         let ticket = this.ticket.as_mut().expect("queued above");
-        let prepaid = std::task::ready!(ticket.poll(cx));
+        let prepaid = match ticket.poll(cx) {
+            Poll::Ready(n) => n,
+            Poll::Pending => {
+                // This thread's own cache may hold what the queue waits for.
+                local::give_back_idle(central);
+                std::task::ready!(ticket.poll(cx))
+            }
+        };
         this.ticket = None;
         match PooledBuffer::acquire_prepaid(central, this.size, false, prepaid) {
             Ok(b) => Poll::Ready(b),

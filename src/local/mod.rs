@@ -194,6 +194,13 @@ unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag
     }
 }
 
+/// Gives this thread's idle cached bytes of `central` back to the shards,
+/// with their charge against `max_outstanding_bytes`: for a thread about to
+/// wait at that cap, whose own cache may hold what it waits for.
+pub(crate) fn give_back_idle(central: &Arc<Central>) {
+    run_busy(|_, blocks| slow::give_back_idle(blocks, central));
+}
+
 /// Runs this thread's housekeeping now (after `trim` or `close` on this thread).
 pub(crate) fn housekeeping_now() {
     run_busy(|h, blocks| {

@@ -137,6 +137,20 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
     p.lease = 0;
 }
 
+/// Empties this thread's block for `central`, if it has one, to the shards
+/// (see `local::give_back_idle`).
+pub(super) fn give_back_idle(blocks: &mut [BlockRef], central: &Arc<Central>) {
+    let key = Arc::as_ptr(central);
+    if let Some(e) = blocks.iter().find(|e| e.central == key) {
+        // SAFETY: this thread's live, unretired block.
+        let b = unsafe { &*e.block };
+        // SAFETY: owner-only state, inside a slow operation.
+        let p = unsafe { b.private() };
+        take_inbox(b, p, false);
+        empty(b, p, Empty::ToShards);
+    }
+}
+
 /// The idle clock ticked: release bins unused for a whole generation, and let
 /// depths shrink where nothing missed.
 fn decay(b: &Block, p: &mut Private, gen: u64) {
