@@ -118,7 +118,18 @@ impl PooledBuffer {
     /// Everything but the fast path (which the slow path retries).
     #[inline(never)]
     pub(crate) fn acquire_slow(central: &Arc<Central>, len: usize, zero: bool) -> Result<Self, AllocError> {
-        let (mem, issuer) = local::acquire(central, len, zero)?;
+        Self::acquire_prepaid(central, len, zero, 0)
+    }
+
+    /// The slow path with `prepaid` bytes already charged against the
+    /// pool's outstanding cap by a granted waiter (see `local::acquire`).
+    pub(crate) fn acquire_prepaid(
+        central: &Arc<Central>,
+        len: usize,
+        zero: bool,
+        prepaid: usize,
+    ) -> Result<Self, AllocError> {
+        let (mem, issuer) = local::acquire(central, len, zero, prepaid)?;
         // SAFETY: `mem` is ours, fully initialised (fresh memory is zeroed and
         // recycled memory was initialised before), `len <= mem.cap`, and
         // `issuer` holds a reference counted for this buffer.
@@ -364,6 +375,21 @@ impl PooledBuffer {
             Some(issuer) => unsafe { local::release(issuer, this.mem(), Return::Unwritten) },
             None => drop(std::mem::ManuallyDrop::into_inner(this)),
         }
+    }
+
+    /// Moves this buffer onto the account block `to` (see
+    /// `local::rehome`); false (nothing done) for a buffer adopted from a
+    /// `Vec`.
+    ///
+    /// # Safety
+    /// `to` is a live account block of this buffer's pool whose reference
+    /// the caller holds.
+    pub(crate) unsafe fn rehome(&mut self, to: NonNull<Block>) -> bool {
+        let Some(from) = self.issuer else { return false };
+        // SAFETY: forwarded contract; the buffer's reference moves to `to`.
+        unsafe { local::rehome(from, to) };
+        self.issuer = Some(to);
+        true
     }
 
     /// The memory, as the pool tracks it.

@@ -39,6 +39,7 @@ pub struct Builder {
     max_buffers_per_shard: Option<usize>,
     num_shards: Option<usize>,
     max_pooled_bytes: Option<usize>,
+    max_outstanding_bytes: Option<usize>,
     pinned_memory: bool,
     alignment: Option<usize>,
     zeroing: Zeroing,
@@ -77,7 +78,10 @@ impl Builder {
         tls_cache_size: usize;
         /// Bytes one thread may keep cached per pool. Buffers larger than this
         /// bypass the thread cache and go straight to the shards. Default
-        /// `min(32 MiB, max_pooled_bytes / 8)`.
+        /// `min(32 MiB, max_pooled_bytes / 8)`, and with
+        /// [`max_outstanding_bytes`](Builder::max_outstanding_bytes) set at most
+        /// `max_outstanding_bytes / (4 × cpus)`, since a cache's bytes count
+        /// against that cap.
         tls_cache_bytes: usize;
         /// Slots per size class in each shard's lock-free queue: 1 to
         /// [`MAX_BUFFERS_PER_SHARD`]. Default from [`Builder::cpus`]. The
@@ -92,6 +96,18 @@ impl Builder {
         /// together. Default: a quarter of physical memory, at least
         /// `min(1 GiB, half of it)`.
         max_pooled_bytes: usize;
+        /// Cap on bytes handed out and not yet back: every live
+        /// [`PooledBuffer`](crate::PooledBuffer) (and `Bytes` frozen from one)
+        /// of this pool, plus what thread caches hold ready to hand out (at
+        /// most `tls_cache_bytes` each), counted in capacity. Default:
+        /// unlimited (`usize::MAX`; nothing is counted, and no path pays for it).
+        ///
+        /// At the cap, [`BufferPool::try_get`] fails with an error for which
+        /// [`AllocError::is_over_budget`](crate::AllocError::is_over_budget)
+        /// holds, [`BufferPool::get_async`] waits in FIFO order,
+        /// [`BufferPool::get`] blocks the calling thread, and the async read
+        /// layer waits. See "Bounding memory in a server" in the crate docs.
+        max_outstanding_bytes: usize;
         /// Address alignment of every buffer: a power of two up to
         /// [`MAX_ALIGNMENT`](crate::MAX_ALIGNMENT) (4096 for `O_DIRECT`).
         /// Pooled capacities are rounded to a multiple of it. Default 1.
@@ -186,7 +202,19 @@ impl Builder {
         }
         let max_pooled_bytes =
             self.max_pooled_bytes.unwrap_or_else(|| default_max_pooled_bytes(crate::alloc::physical_memory()));
-        let tls_cache_bytes = self.tls_cache_bytes.unwrap_or(DEFAULT_TLS_CACHE_BYTES.min(max_pooled_bytes / 8));
+        let max_outstanding_bytes = self.max_outstanding_bytes.unwrap_or(usize::MAX);
+        let max_outstanding_bytes =
+            if max_outstanding_bytes as u64 >= crate::budget::VALUE { usize::MAX } else { max_outstanding_bytes };
+        let tls_default = DEFAULT_TLS_CACHE_BYTES.min(max_pooled_bytes / 8);
+        // Under a cap a cache's bytes are charged; a thread that stops
+        // using the pool keeps them until its next operation, so the
+        // default keeps all caches together well inside the cap.
+        let tls_default = if max_outstanding_bytes == usize::MAX {
+            tls_default
+        } else {
+            tls_default.min(max_outstanding_bytes / (4 * cpus))
+        };
+        let tls_cache_bytes = self.tls_cache_bytes.unwrap_or(tls_default);
         let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
         if idle_timeout.is_zero() {
             return Err(BuildError::ZeroIdleTimeout);
@@ -206,6 +234,7 @@ impl Builder {
             max_buffers_per_shard,
             num_shards,
             max_pooled_bytes,
+            max_outstanding_bytes,
             pinned_memory: self.pinned_memory,
             alignment,
             zeroing: self.zeroing,

@@ -147,6 +147,7 @@ pub struct Config {
     pub(crate) max_buffers_per_shard: usize,
     pub(crate) num_shards: usize,
     pub(crate) max_pooled_bytes: usize,
+    pub(crate) max_outstanding_bytes: usize,
     pub(crate) pinned_memory: bool,
     pub(crate) alignment: usize,
     pub(crate) zeroing: Zeroing,
@@ -175,6 +176,7 @@ impl Config {
         max_buffers_per_shard: usize, "Slots per size class in each shard's queue (the overflow takes the rest, within `max_pooled_bytes`).";
         num_shards: usize, "Number of shards (a power of two).";
         max_pooled_bytes: usize, "Cap on idle bytes retained in caches and shards together.";
+        max_outstanding_bytes: usize, "Cap on bytes handed out and not yet back, with what thread caches hold ready (`usize::MAX`: unlimited).";
         pinned_memory: bool, "Whether pooled buffers are mlocked.";
         alignment: usize, "Buffer address alignment (at least the page size when pinned).";
         zeroing: Zeroing, "What is zeroed, and when.";

@@ -104,6 +104,41 @@ pub enum AllocError {
         /// The capacity asked for.
         size: usize,
     },
+    /// The buffer would pass a byte budget: the pool's
+    /// [`max_outstanding_bytes`](crate::Builder::max_outstanding_bytes), or an
+    /// [`Account`](crate::Account)'s limit. See [`AllocError::is_over_budget`].
+    OverBudget {
+        /// The capacity the request needs.
+        size: usize,
+        /// Bytes charged against the budget when it was refused.
+        charged: usize,
+        /// The budget.
+        max: usize,
+        /// Whether the budget is an account's limit (else the pool's cap).
+        account: bool,
+    },
+}
+
+impl AllocError {
+    /// Whether the request was refused by a byte budget (the pool's
+    /// `max_outstanding_bytes` or an account's limit) rather than by the
+    /// allocator. Waiting ([`BufferPool::get_async`](crate::BufferPool::get_async))
+    /// succeeds once bytes come back, unless the request is larger than the
+    /// budget itself.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().max_outstanding_bytes(64 << 10).build()?;
+    /// let held = pool.get(64 << 10);
+    /// let err = pool.try_get(4096).unwrap_err();
+    /// assert!(err.is_over_budget());
+    /// println!("{err}"); // names the cap and what is charged
+    /// drop(held);
+    /// assert!(pool.try_get(4096).is_ok());
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn is_over_budget(&self) -> bool {
+        matches!(self, Self::OverBudget { .. })
+    }
 }
 
 impl fmt::Display for AllocError {
@@ -113,6 +148,14 @@ impl fmt::Display for AllocError {
                 write!(f, "buffer capacity overflow: {size} bytes exceeds isize::MAX")
             }
             Self::OutOfMemory { size } => write!(f, "memory allocation of {size} bytes failed"),
+            Self::OverBudget { size, charged, max, account } => {
+                let what = if *account { "the account's limit" } else { "the pool's max_outstanding_bytes" };
+                if size > max {
+                    write!(f, "a buffer of {size} bytes can never fit {what} of {max} bytes")
+                } else {
+                    write!(f, "a buffer of {size} bytes would pass {what} of {max} bytes ({charged} charged)")
+                }
+            }
         }
     }
 }
@@ -124,6 +167,8 @@ impl From<AllocError> for std::io::Error {
         let kind = match e {
             AllocError::CapacityOverflow { .. } => std::io::ErrorKind::InvalidInput,
             AllocError::OutOfMemory { .. } => std::io::ErrorKind::OutOfMemory,
+            AllocError::OverBudget { size, max, .. } if size > max => std::io::ErrorKind::InvalidInput,
+            AllocError::OverBudget { .. } => std::io::ErrorKind::OutOfMemory,
         };
         std::io::Error::new(kind, e)
     }

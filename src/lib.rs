@@ -80,7 +80,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
+mod account;
 mod alloc;
+mod budget;
 mod buffer;
 mod builder;
 mod central;
@@ -106,6 +108,9 @@ pub mod design {
     #![doc = include_str!("../docs/DESIGN.md")]
 }
 
+#[cfg(feature = "tokio")]
+pub use account::AccountReadTokio;
+pub use account::{Account, AccountBuilder, AccountRead};
 pub use buffer::PooledBuffer;
 pub use builder::Builder;
 pub use config::{
@@ -117,5 +122,5 @@ pub use io::{pooled_copy, pooled_read, BufReader, CopyFuture, ReadExactFuture, R
 #[cfg(feature = "tokio")]
 pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
 pub use pool::global;
-pub use pool::BufferPool;
+pub use pool::{BufferPool, GetFuture};
 pub use stats::Stats;

@@ -2,6 +2,7 @@
 //! trim, and [`global`]. The state behind it is `central::Central`; the
 //! thread caches are `local/`.
 
+use crate::budget::Ticket;
 use crate::buffer::PooledBuffer;
 use crate::builder::Builder;
 use crate::central::Central;
@@ -11,6 +12,9 @@ use crate::local;
 use crate::stats::Stats;
 use crate::sync::Arc;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A handle to a buffer pool. Cloning it is cheap (one `Arc` clone); the pool
 /// closes when the last handle drops, and its memory comes back then (see
@@ -79,11 +83,24 @@ impl BufferPool {
     /// and under [`Zeroing::Never`](crate::Zeroing::Never) whatever the last
     /// user left if recycled.
     ///
+    /// # At the outstanding cap
+    /// With [`max_outstanding_bytes`](Builder::max_outstanding_bytes) set, a
+    /// `get` that would pass it **blocks the calling thread** until other
+    /// buffers come back, as a send on a full `std::sync::mpsc::sync_channel`
+    /// does, queued in the same FIFO order as [`get_async`]. It never
+    /// exceeds the cap. Before blocking it gives this thread's idle cached
+    /// bytes back, but it cannot give back buffers the thread itself still
+    /// holds: **a thread that holds the bytes it waits for blocks for
+    /// ever**, and so does async code blocking its executor thread. Use
+    /// [`try_get`] to refuse instead, and [`get_async`] in async code.
+    ///
     /// # Panics
     /// If the size cannot be allocated, with the message [`try_get`] returns
-    /// as an error (as `Vec::with_capacity` does).
+    /// as an error (as `Vec::with_capacity` does), including a size larger
+    /// than `max_outstanding_bytes` itself, which no wait can serve.
     ///
     /// [`try_get`]: BufferPool::try_get
+    /// [`get_async`]: BufferPool::get_async
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -105,11 +122,88 @@ impl BufferPool {
     fn get_slow(&self, size: usize) -> PooledBuffer {
         match PooledBuffer::acquire_slow(self.inner(), size, false) {
             Ok(b) => b,
+            Err(e) => self.block_for_budget(size, false, e),
+        }
+    }
+
+    /// `get` at the cap: blocks for a grant of the bytes (see `get`'s docs),
+    /// or panics with `e` if waiting cannot help.
+    #[cold]
+    #[cfg(not(loom))]
+    fn block_for_budget(&self, size: usize, zero: bool, e: crate::AllocError) -> PooledBuffer {
+        let central = self.inner();
+        let need = central.charge_of(central.classes.fit(size));
+        if !e.is_over_budget() || !central.cap.fits_ever(need) {
+            panic!("{e}");
+        }
+        central.request_reclaim();
+        let prepaid = Ticket::new(&central.cap, need).wait(|| local::give_back_idle(central));
+        match PooledBuffer::acquire_prepaid(central, size, zero, prepaid) {
+            Ok(b) => b,
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// Like [`get`](BufferPool::get), but returns an error instead of panicking.
+    #[cold]
+    #[cfg(loom)]
+    fn block_for_budget(&self, _size: usize, _zero: bool, e: crate::AllocError) -> PooledBuffer {
+        panic!("{e} (a blocking get is not modelled under loom; use get_async)")
+    }
+
+    /// A buffer with `len() == size`, waiting for bytes to come back if the
+    /// pool is at [`max_outstanding_bytes`](Builder::max_outstanding_bytes)
+    /// (without a cap it is [`get`](BufferPool::get), ready at once).
+    ///
+    /// **Fair**: waiters are served first come, first served. A release
+    /// hands its bytes to the head of the queue, and nobody behind the head
+    /// is served before it fits, so a large request is never starved by a
+    /// stream of smaller ones (which queue behind it once anyone waits), as
+    /// with tokio's `Semaphore`. While it waits, the future holds its place
+    /// in the queue and no buffer; thread caches are asked to give their idle
+    /// bytes back at their next operation.
+    ///
+    /// Dropping the future leaves the queue, and gives back bytes granted
+    /// to it but not yet claimed. Leaking it (`mem::forget`) leaks the bytes
+    /// it asked for once they are granted, as leaking the buffer it would
+    /// have produced would; the waiters behind it are still served.
+    ///
+    /// # Panics
+    /// As [`get`](BufferPool::get): if the size cannot be allocated, or is
+    /// larger than the cap itself.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = bufpool::BufferPool::builder().max_outstanding_bytes(64 << 10).build()?;
+    /// let a = pool.get_async(64 << 10).await;
+    /// let wait = pool.get_async(64 << 10);
+    /// drop(a); // its bytes go to the waiter
+    /// assert_eq!(wait.await.len(), 64 << 10);
+    /// # Ok::<(), bufpool::BuildError>(()) }).unwrap();
+    /// ```
+    pub fn get_async(&self, size: usize) -> GetFuture<'_> {
+        GetFuture { pool: self, size, ticket: None }
+    }
+
+    /// Bytes in this pool's live buffers (and `Bytes` frozen from them):
+    /// [`Stats::outstanding_bytes`], summed over threads.
+    pub fn outstanding_bytes(&self) -> usize {
+        self.stats().outstanding_bytes as usize
+    }
+
+    /// Bytes charged against [`max_outstanding_bytes`](Builder::max_outstanding_bytes):
+    /// the live buffers plus what thread caches hold ready to hand out, and
+    /// grants not yet claimed. One atomic load; always 0 without a cap.
+    /// Never above the cap.
+    pub fn charged_bytes(&self) -> usize {
+        self.inner().cap.used()
+    }
+
+    /// Like [`get`](BufferPool::get), but returns an error instead of
+    /// panicking, and instead of waiting at
+    /// [`max_outstanding_bytes`](Builder::max_outstanding_bytes): then
+    /// [`AllocError::is_over_budget`] holds, and the message names the cap.
+    /// It also refuses while [`get_async`](BufferPool::get_async) waiters are
+    /// queued, rather than overtake them.
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -136,7 +230,7 @@ impl BufferPool {
     pub fn get_zeroed(&self, size: usize) -> PooledBuffer {
         match PooledBuffer::acquire(self.inner(), size, true) {
             Ok(b) => b,
-            Err(e) => panic!("{e}"),
+            Err(e) => self.block_for_budget(size, true, e),
         }
     }
 
@@ -199,6 +293,57 @@ impl BufferPool {
     }
 }
 
+/// The future of [`BufferPool::get_async`]: no buffer and no place in the
+/// queue until first polled at the cap; then its place in the FIFO queue.
+#[must_use = "futures do nothing unless polled"]
+pub struct GetFuture<'a> {
+    pool: &'a BufferPool,
+    size: usize,
+    ticket: Option<Ticket<'a>>,
+}
+
+impl Future for GetFuture<'_> {
+    type Output = PooledBuffer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PooledBuffer> {
+        let this = self.get_mut();
+        let central = this.pool.inner();
+        if this.ticket.is_none() {
+            match PooledBuffer::acquire(central, this.size, false) {
+                Ok(b) => return Poll::Ready(b),
+                Err(e) => {
+                    let need = central.charge_of(central.classes.fit(this.size));
+                    if !e.is_over_budget() || !central.cap.fits_ever(need) {
+                        panic!("{e}");
+                    }
+                    central.request_reclaim();
+                    this.ticket = Some(Ticket::new(&central.cap, need));
+                }
+            }
+        }
+        let ticket = this.ticket.as_mut().expect("queued above");
+        let prepaid = match ticket.poll(cx) {
+            Poll::Ready(n) => n,
+            Poll::Pending => {
+                // This thread's own cache may hold what the queue waits for.
+                local::give_back_idle(central);
+                std::task::ready!(ticket.poll(cx))
+            }
+        };
+        this.ticket = None;
+        match PooledBuffer::acquire_prepaid(central, this.size, false, prepaid) {
+            Ok(b) => Poll::Ready(b),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl fmt::Debug for GetFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetFuture").field("size", &self.size).field("queued", &self.ticket.is_some()).finish()
+    }
+}
+
 /// The process-wide pool with default settings, built on first use.
 ///
 /// ```
@@ -217,5 +362,11 @@ impl BufferPool {
     /// leases): always `>= stats().pooled_bytes` and `<= max_pooled_bytes`.
     pub fn reserved_bytes(&self) -> usize {
         self.inner().reserved_bytes()
+    }
+
+    /// The highest [`charged_bytes`](BufferPool::charged_bytes) any charge
+    /// reached (0 without a cap).
+    pub fn peak_charged_bytes(&self) -> usize {
+        self.inner().cap.peak()
     }
 }

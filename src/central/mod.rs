@@ -8,11 +8,12 @@ mod clock;
 mod shard;
 
 use crate::alloc::{self, Mem, NOT_POOLED};
+use crate::budget::Cap;
 use crate::class::{Classes, Fit};
 use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
 use crate::stats::{Registry, Stats, Tally, Totals};
-use crate::sync::{global_epoch, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use clock::IdleClock;
 pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
@@ -27,6 +28,12 @@ pub(crate) struct Central {
     align: usize,
     shards: Shards,
     budget: Budget,
+    /// `max_outstanding_bytes`: charged by thread caches for the bytes in
+    /// their hands (see `local/slow.rs` and `budget.rs`).
+    pub(crate) cap: Arc<Cap>,
+    /// Bumped when a waiter for `cap` asks every thread cache to give its
+    /// idle bytes back; caches compare it at their next operation.
+    reclaim_epoch: AtomicU64,
     clock: IdleClock,
     pinned_bytes: AtomicUsize,
     pin_failures: AtomicU64,
@@ -71,6 +78,8 @@ impl Central {
         Central {
             shards: Shards::new(config.num_shards(), n, config.max_buffers_per_shard()),
             budget: Budget::new(config.max_pooled_bytes()),
+            cap: Cap::new(config.max_outstanding_bytes(), None, false),
+            reclaim_epoch: AtomicU64::new(0),
             clock: IdleClock::new(n, config.idle_timeout()),
             align,
             pinned_bytes: AtomicUsize::new(0),
@@ -95,6 +104,36 @@ impl Central {
     pub(crate) fn trim_epoch(&self) -> u64 {
         // Acquire: pairs with the Release increment in `trim`.
         self.trim_epoch.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn reclaim_epoch(&self) -> u64 {
+        // Acquire: pairs with the Release increment in `request_reclaim`.
+        self.reclaim_epoch.load(Ordering::Acquire)
+    }
+
+    /// Asks every thread cache of this pool to give its idle bytes (and
+    /// their charge) back to the shards at its next operation, for a waiter
+    /// of the outstanding cap.
+    pub(crate) fn request_reclaim(&self) {
+        // Release: pairs with the Acquire in `reclaim_epoch()`.
+        self.reclaim_epoch.fetch_add(1, Ordering::Release);
+        Self::bump_global_epoch();
+    }
+
+    /// The bytes a request of `fit` charges: its class's capacity, or the
+    /// exact allocation.
+    #[inline]
+    pub(crate) fn charge_of(&self, fit: Fit) -> usize {
+        match fit {
+            Fit::Class(c) => self.classes.capacity(c),
+            Fit::Exact(cap) => cap,
+        }
+    }
+
+    /// The error for a request of `size` bytes the cap refused.
+    pub(crate) fn over_budget(&self, size: usize) -> AllocError {
+        AllocError::OverBudget { size, charged: self.cap.used(), max: self.cap.max(), account: false }
     }
 
     /// The idle clock's generation (see `clock.rs`).

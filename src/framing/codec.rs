@@ -170,7 +170,7 @@ where
 {
     /// One read into a lent pooled buffer, appended to `buf`.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut lent = lend(&self.pool, self.read_size)?;
+        let mut lent = std::task::ready!(lend(&self.pool, self.read_size, cx))?;
         match Tokio(&mut self.reader).poll_read_into(cx, &mut lent) {
             Poll::Pending => {
                 give_back_pending(&self.pool, lent, 0..self.read_size);

@@ -3,7 +3,7 @@
 //! `PooledBuffer` holding an unfinished item, which later reads append to.
 
 use crate::io::flavor::Source;
-use crate::io::lend::give_back_pending;
+use crate::io::lend::{give_back_pending, Lender};
 use crate::{BufferPool, PooledBuffer};
 use bytes::{Buf, Bytes};
 use std::io;
@@ -140,7 +140,7 @@ impl Window {
             if p.capacity() < min_total || p.capacity() == p.len() {
                 // The unfinished item outgrew its buffer: move it (one copy)
                 // to one sized for what is still expected.
-                let mut next = match get(&self.pool, alloc_total.max(p.len() + 1)) {
+                let mut next = match ready!(get(&self.pool, alloc_total.max(p.len() + 1), cx)) {
                     Ok(b) => b,
                     Err(e) => {
                         self.alloc_failed = true;
@@ -159,7 +159,7 @@ impl Window {
         // Lend a fresh buffer to one read, leaving room in front for the
         // unconsumed tail, which is copied there only once data has come.
         let tail = self.frozen.len();
-        let mut b = match get(&self.pool, alloc_total.max(tail + 1)) {
+        let mut b = match ready!(get(&self.pool, alloc_total.max(tail + 1), cx)) {
             Ok(b) => b,
             Err(e) => {
                 self.alloc_failed = true;
@@ -192,11 +192,20 @@ pub(super) fn read_size(pool: &BufferPool) -> usize {
     crate::io::lend::read_limit(pool, pool.config().read_size().max(1)).unwrap_or(1)
 }
 
-/// An empty pooled buffer with room for `cap` bytes, or `OutOfMemory`.
-fn get(pool: &BufferPool, cap: usize) -> io::Result<PooledBuffer> {
-    let mut b = pool.try_get(cap).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
+/// An empty pooled buffer with room for `cap` bytes, `Pending` while the
+/// pool is at its outstanding cap (woken when bytes come back), or
+/// `OutOfMemory`.
+fn get(pool: &BufferPool, cap: usize, cx: &mut Context<'_>) -> Poll<io::Result<PooledBuffer>> {
+    let r = match pool.poll_lend(cap, cx) {
+        Poll::Pending => return Poll::Pending,
+        Poll::Ready(r) => r,
+    };
+    let mut b = r.map_err(|e| match e.into_inner() {
+        Some(inner) => io::Error::new(io::ErrorKind::OutOfMemory, inner),
+        None => io::Error::from(io::ErrorKind::OutOfMemory),
+    })?;
     b.clear();
-    Ok(b)
+    Poll::Ready(Ok(b))
 }
 
 /// `poll_read`, retrying on `Interrupted`; a count above `buf.len()` is an

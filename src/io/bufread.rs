@@ -147,7 +147,7 @@ impl Buffered {
     /// empty at the end of input.
     fn poll_fill<S: Source>(&mut self, cx: &mut Context<'_>, src: &mut S) -> Poll<io::Result<&[u8]>> {
         if self.buf.is_none() {
-            let mut b = lend(&self.pool, self.read_size)?;
+            let mut b = std::task::ready!(lend(&self.pool, self.read_size, cx))?;
             let n = match src.poll_read_into(cx, &mut b) {
                 Poll::Pending => {
                     give_back_pending(&self.pool, b, 0..self.read_size);

@@ -78,7 +78,7 @@ impl CopyState {
                     b.set_len(chunk);
                     b
                 }
-                None => lend(pool, chunk)?,
+                None => std::task::ready!(lend(pool, chunk, cx))?,
             };
             match src.poll_read_into(cx, &mut buf) {
                 // `buf` goes home: nothing is held while the reader waits. A

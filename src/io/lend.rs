@@ -9,6 +9,7 @@
 use super::flavor::Source;
 use crate::buffer::PooledBuffer;
 use crate::class::Fit;
+use crate::error::AllocError;
 use crate::{BufferPool, Zeroing};
 use std::io;
 use std::ops::Range;
@@ -41,14 +42,81 @@ pub(crate) fn exact_len(pool: &BufferPool, len: usize) -> io::Result<usize> {
     Ok(len)
 }
 
-/// A pooled buffer with `len() == limit` (`limit <= max_buffer_size`).
+/// Where the read layer takes its buffers: the pool, or an
+/// [`Account`](crate::Account) (which charges them and pauses its reads).
+pub(crate) trait Lender {
+    /// The pool the buffers come from.
+    fn pool(&self) -> &BufferPool;
+    /// A buffer of `size` bytes now, or an error (over budget included).
+    fn try_lend(&self, size: usize) -> Result<PooledBuffer, AllocError>;
+    /// A buffer of `size` bytes, or `Pending` with `cx`'s waker registered to
+    /// be woken when bytes come back (at a byte budget) or the lender
+    /// resumes. Nothing is held while pending.
+    fn poll_lend(&self, size: usize, cx: &mut Context<'_>) -> Poll<io::Result<PooledBuffer>>;
+}
+
+impl Lender for BufferPool {
+    #[inline]
+    fn pool(&self) -> &BufferPool {
+        self
+    }
+
+    #[inline]
+    fn try_lend(&self, size: usize) -> Result<PooledBuffer, AllocError> {
+        self.try_get(size)
+    }
+
+    #[inline]
+    fn poll_lend(&self, size: usize, cx: &mut Context<'_>) -> Poll<io::Result<PooledBuffer>> {
+        match self.try_get(size) {
+            Ok(b) => Poll::Ready(Ok(b)),
+            Err(e) => wait_for_budget(self, &self.inner().cap, e, cx, |_| self.try_get(size)),
+        }
+    }
+}
+
+/// At a byte budget `cap` (the pool's or an account's): registers `cx` to be
+/// woken by the next release and retries once with `retry` (see
+/// `Cap::register_notify`); any other error, or a request the budget can
+/// never hold, is returned.
+#[cold]
+pub(crate) fn wait_for_budget(
+    pool: &BufferPool,
+    cap: &crate::budget::Cap,
+    e: AllocError,
+    cx: &mut Context<'_>,
+    retry: impl FnOnce(&mut Context<'_>) -> Result<PooledBuffer, AllocError>,
+) -> Poll<io::Result<PooledBuffer>> {
+    let need = match e {
+        AllocError::OverBudget { size, max, .. } if size <= max => size,
+        _ => return Poll::Ready(Err(e.into())),
+    };
+    debug_assert!(cap.fits_ever(need));
+    if cap.register_notify(cx) {
+        // The first to wait asks thread caches for their idle bytes.
+        pool.inner().request_reclaim();
+    }
+    match retry(cx) {
+        Ok(b) => Poll::Ready(Ok(b)),
+        Err(e) if e.is_over_budget() => Poll::Pending,
+        Err(e) => Poll::Ready(Err(e.into())),
+    }
+}
+
+/// A pooled buffer with `len() == limit` (`limit <= max_buffer_size`), or
+/// `Pending` while the lender is at its budget (see [`Lender::poll_lend`]).
 /// Limits below `min_buffer_size` get the smallest class, so every buffer the
 /// read layer hands out is pooled (no malloc per small read).
 #[inline]
-pub(crate) fn lend(pool: &BufferPool, limit: usize) -> io::Result<PooledBuffer> {
-    let mut buf = pool.try_get(limit.max(pool.config().min_buffer_size()))?;
+pub(crate) fn lend<L: Lender + ?Sized>(
+    lender: &L,
+    limit: usize,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<PooledBuffer>> {
+    let size = limit.max(lender.pool().config().min_buffer_size());
+    let mut buf = std::task::ready!(lender.poll_lend(size, cx))?;
     buf.truncate(limit);
-    Ok(buf)
+    Poll::Ready(Ok(buf))
 }
 
 /// Gives back `buf` after the reader it was lent to (bytes `lent` of it,
@@ -76,7 +144,8 @@ pub(crate) fn give_back_pending(pool: &BufferPool, mut buf: PooledBuffer, lent: 
 /// `buf.capacity()`, the bytes are copied into a buffer of that class and the
 /// big one goes home. Off with `Builder::right_size(false)`.
 #[inline]
-pub(crate) fn right_size(pool: &BufferPool, buf: PooledBuffer) -> PooledBuffer {
+pub(crate) fn right_size<L: Lender + ?Sized>(lender: &L, buf: PooledBuffer) -> PooledBuffer {
+    let pool = lender.pool();
     let config = pool.config();
     if !config.right_size() {
         return buf;
@@ -85,14 +154,15 @@ pub(crate) fn right_size(pool: &BufferPool, buf: PooledBuffer) -> PooledBuffer {
     let want = n.max(config.min_buffer_size());
     let classes = &pool.inner().classes;
     match classes.fit(want) {
-        Fit::Class(c) if classes.capacity(c) <= buf.capacity() / 2 => move_into_class(pool, buf, want),
+        Fit::Class(c) if classes.capacity(c) <= buf.capacity() / 2 => move_into_class(lender, buf, want),
         _ => buf,
     }
 }
 
 #[cold]
-fn move_into_class(pool: &BufferPool, buf: PooledBuffer, want: usize) -> PooledBuffer {
-    let Ok(mut small) = pool.try_get(want) else { return buf };
+fn move_into_class<L: Lender + ?Sized>(lender: &L, buf: PooledBuffer, want: usize) -> PooledBuffer {
+    let pool = lender.pool();
+    let Ok(mut small) = lender.try_lend(want) else { return buf };
     let n = buf.len();
     small[..n].copy_from_slice(&buf);
     small.truncate(n);
@@ -102,14 +172,15 @@ fn move_into_class(pool: &BufferPool, buf: PooledBuffer, want: usize) -> PooledB
 
 /// One attempt of `read_up_to(limit)`: lend, poll once, keep or give back.
 #[inline]
-pub(crate) fn poll_once<S: Source>(
-    pool: &BufferPool,
+pub(crate) fn poll_once<L: Lender + ?Sized, S: Source>(
+    lender: &L,
     limit: usize,
     cx: &mut Context<'_>,
     src: &mut S,
 ) -> Poll<io::Result<Option<PooledBuffer>>> {
+    let pool = lender.pool();
     let limit = read_limit(pool, limit)?;
-    let mut buf = lend(pool, limit)?;
+    let mut buf = std::task::ready!(lend(lender, limit, cx))?;
     let n = match src.poll_read_into(cx, &mut buf) {
         // `buf` goes home here: nothing is held while the reader waits.
         Poll::Pending => {
@@ -123,7 +194,7 @@ pub(crate) fn poll_once<S: Source>(
     }
     debug_assert!(n <= limit, "Source::poll_read_into checks the count");
     buf.truncate(n);
-    Poll::Ready(Ok(Some(right_size(pool, buf))))
+    Poll::Ready(Ok(Some(right_size(lender, buf))))
 }
 
 /// The state of `read_exact`: no buffer until the first byte arrives, then the
@@ -140,9 +211,9 @@ impl Exact {
         self.filled = 0;
     }
 
-    pub(crate) fn poll<S: Source>(
+    pub(crate) fn poll<L: Lender + ?Sized, S: Source>(
         &mut self,
-        pool: &BufferPool,
+        lender: &L,
         len: usize,
         cx: &mut Context<'_>,
         src: &mut S,
@@ -151,12 +222,13 @@ impl Exact {
             // As `std::io::Read::read_exact(&mut [])`: nothing to read.
             return Poll::Ready(Ok(PooledBuffer::from(Vec::new())));
         }
+        let pool = lender.pool();
         let len = exact_len(pool, len)?;
         loop {
             let filled = self.filled;
             let buf = match self.buf.take() {
                 Some(b) => self.buf.insert(b),
-                None => self.buf.insert(lend(pool, len)?),
+                None => self.buf.insert(std::task::ready!(lend(lender, len, cx))?),
             };
             debug_assert!(filled < len && buf.len() == len);
             match src.poll_read_into(cx, &mut buf[filled..]) {

@@ -19,6 +19,7 @@
 
 use super::inbox::{Chain, Inbox};
 use crate::alloc::Mem;
+use crate::budget::Cap;
 use crate::central::Central;
 use crate::config::Zeroing;
 use crate::stats::Tally;
@@ -51,6 +52,11 @@ pub(crate) struct Block {
     /// birth for an orphan block. Each listed buffer keeps its reference to
     /// the block: it is still counted out until the owner takes it.
     pub(super) inbox: Inbox,
+    /// An [`Account`](crate::Account)'s budget, for the account's own
+    /// block (an orphan-style block that issues no memory: buffers taken
+    /// through the account are moved onto it). Each of its buffers releases
+    /// its capacity here when it comes back, on any thread.
+    pub(super) meter: Option<Arc<Cap>>,
 }
 
 // SAFETY: `private` is only accessed by the owner thread (see its invariant);
@@ -73,6 +79,7 @@ pub(super) struct Private {
     /// Set once the block is merged; the owner then treats it as foreign.
     pub(super) retired: bool,
     pub(super) seen_trim: u64,
+    pub(super) seen_reclaim: u64,
     pub(super) seen_gen: u64,
     pub(super) bins: Bins,
 }
@@ -131,7 +138,7 @@ pub(crate) struct Bin {
 }
 
 impl Block {
-    fn new(central: &Arc<Central>, owner: u64, remote: usize) -> Self {
+    fn new(central: &Arc<Central>, owner: u64, remote: usize, meter: Option<Arc<Cap>>) -> Self {
         let gen = central.generation();
         // Depth 0 until a bin's first push reserves its stack (in
         // `slow::accept_slow`), so the fast-path push never allocates.
@@ -149,11 +156,13 @@ impl Block {
             remote: AtomicUsize::new(remote),
             inbox: Inbox::new(owner != 0),
             tally: Tally::default(),
+            meter,
             private: OwnerCell::new(Private {
                 out: 0,
                 lease: 0,
                 retired: owner == 0,
                 seen_trim: central.trim_epoch(),
+                seen_reclaim: central.reclaim_epoch(),
                 seen_gen: gen,
                 bins,
             }),
@@ -164,13 +173,32 @@ impl Block {
     /// biased refcount frees it.
     pub(super) fn create(central: &Arc<Central>, owner: u64) -> NonNull<Block> {
         debug_assert_ne!(owner, 0);
-        NonNull::from(Box::leak(Box::new(Block::new(central, owner, 0))))
+        NonNull::from(Box::leak(Box::new(Block::new(central, owner, 0, None))))
     }
 
     /// An orphan block for one buffer served without a thread cache: merged
     /// from birth with one reference, the buffer's, so its drop frees it.
     pub(super) fn create_orphan(central: &Arc<Central>) -> NonNull<Block> {
-        NonNull::from(Box::leak(Box::new(Block::new(central, 0, MERGED + 1))))
+        NonNull::from(Box::leak(Box::new(Block::new(central, 0, MERGED + 1, None))))
+    }
+
+    /// An account's block: orphan-style (merged from birth, inbox closed),
+    /// with one reference, the account's own, and the account's budget.
+    pub(super) fn create_account(central: &Arc<Central>, meter: Arc<Cap>) -> NonNull<Block> {
+        NonNull::from(Box::leak(Box::new(Block::new(central, 0, MERGED + 1, Some(meter)))))
+    }
+
+    /// One more reference to a merged block (a buffer moved onto it).
+    ///
+    /// # Safety
+    /// `block` is live and merged, and the caller holds a reference to it.
+    pub(super) unsafe fn add_ref(block: NonNull<Block>) {
+        // SAFETY: the caller's reference keeps it live.
+        let b = unsafe { block.as_ref() };
+        // Relaxed, as `Arc::clone`: the caller's reference keeps the count
+        // above MERGED, so no thread can free the block concurrently; the
+        // new reference is published with the buffer that carries it.
+        b.remote.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The owner-only state.
@@ -314,10 +342,13 @@ impl Block {
     pub(super) fn held_in(&self, n: usize) {
         Tally::bump(&self.tally.held_bytes, n as u64);
     }
-    /// Bytes left this thread's hands (to a shard, freed, detached).
+    /// Bytes left this thread's hands (to a shard, freed, detached): their
+    /// charge against `max_outstanding_bytes` goes back. (The charge was
+    /// taken before the matching `held_in`, where it can be refused.)
     #[inline(always)]
     pub(super) fn held_out(&self, n: usize) {
         Tally::drop_by(&self.tally.held_bytes, n as u64);
+        self.central.cap.release(n);
     }
 
     /// This thread listed `n` bytes in another block's inbox.

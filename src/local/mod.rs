@@ -131,11 +131,20 @@ pub(crate) fn take(central: &Arc<Central>, len: usize) -> Option<(Mem, NonNull<B
 /// A get through the slow path (which first looks in the cache too): the
 /// memory, initialised, zeroed over `len` if `zero` or the pool zeroes on
 /// get, and the block that issued it, which counted a reference for it.
+///
+/// `prepaid` is what a granted waiter of `max_outstanding_bytes` already
+/// charged for this get (0, or the whole charge): the get uses it, or gives
+/// it back if the cache serves it.
 #[inline]
-pub(crate) fn acquire(central: &Arc<Central>, len: usize, zero: bool) -> Result<(Mem, NonNull<Block>), AllocError> {
-    let (mem, issuer, recycled) = match run_busy(|h, blocks| slow::acquire(h, blocks, central, len)) {
+pub(crate) fn acquire(
+    central: &Arc<Central>,
+    len: usize,
+    zero: bool,
+    prepaid: usize,
+) -> Result<(Mem, NonNull<Block>), AllocError> {
+    let (mem, issuer, recycled) = match run_busy(|h, blocks| slow::acquire(h, blocks, central, len, prepaid)) {
         Some(r) => r?,
-        None => slow::acquire_orphan(central, len)?,
+        None => slow::acquire_orphan(central, len, prepaid)?,
     };
     if recycled && (zero || central.config.zeroing() == Zeroing::OnGet) {
         // SAFETY: `mem` is a live allocation of `mem.cap >= len` bytes we own.
@@ -185,6 +194,13 @@ unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag
     }
 }
 
+/// Gives this thread's idle cached bytes of `central` back to the shards,
+/// with their charge against `max_outstanding_bytes`: for a thread about to
+/// wait at that cap, whose own cache may hold what it waits for.
+pub(crate) fn give_back_idle(central: &Arc<Central>) {
+    run_busy(|_, blocks| slow::give_back_idle(blocks, central));
+}
+
 /// Runs this thread's housekeeping now (after `trim` or `close` on this thread).
 pub(crate) fn housekeeping_now() {
     run_busy(|h, blocks| {
@@ -201,6 +217,37 @@ pub(crate) fn count(central: &Arc<Central>, field: fn(&Tally) -> &AtomicU64, n: 
     if run_busy(|h, blocks| slow::count(h, blocks, central, field, n)).is_none() {
         central.count_in(field, n);
     }
+}
+
+/// A new account's block (see `Block::meter`), holding one reference: the
+/// account's, given back with [`unref_block`].
+pub(crate) fn account_block(central: &Arc<Central>, meter: Arc<crate::budget::Cap>) -> NonNull<Block> {
+    Block::create_account(central, meter)
+}
+
+/// Moves a buffer's reference from its issuer to the account block `to`:
+/// the issuer counts it as returned, `to` as issued.
+///
+/// # Safety
+/// `from` issued a live buffer whose reference is consumed here; `to` is a
+/// live account block (from [`account_block`]) whose reference the caller
+/// holds; the buffer then carries `to` as its issuer.
+pub(crate) unsafe fn rehome(from: NonNull<Block>, to: NonNull<Block>) {
+    // SAFETY: per the contract (`to` is merged from birth).
+    unsafe { Block::add_ref(to) };
+    // A foreign-style decrement is valid for any block, merged or not (its
+    // owner's half is summed into the same count at merge).
+    // SAFETY: consumes the buffer's reference to `from`.
+    unsafe { Block::unref_remote(from) };
+}
+
+/// Drops one reference to a merged block (an account's own).
+///
+/// # Safety
+/// The caller owns a reference to the live `block`, consumed here.
+pub(crate) unsafe fn unref_block(block: NonNull<Block>) {
+    // SAFETY: forwarded contract.
+    unsafe { Block::unref_remote(block) };
 }
 
 /// The pool a buffer's issuing block belongs to.

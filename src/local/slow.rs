@@ -92,6 +92,12 @@ fn catch_up(b: &Block) {
         p.seen_trim = t;
         empty(b, p, Empty::Free);
     }
+    let r = b.central.reclaim_epoch();
+    if r != p.seen_reclaim {
+        // A waiter of the outstanding cap asked for idle bytes back.
+        p.seen_reclaim = r;
+        empty(b, p, Empty::ToShards);
+    }
     let g = b.central.generation();
     if g != p.seen_gen {
         decay(b, p, g);
@@ -129,6 +135,20 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
     Block::count_returned(p, listed);
     central.release_budget(p.lease);
     p.lease = 0;
+}
+
+/// Empties this thread's block for `central`, if it has one, to the shards
+/// (see `local::give_back_idle`).
+pub(super) fn give_back_idle(blocks: &mut [BlockRef], central: &Arc<Central>) {
+    let key = Arc::as_ptr(central);
+    if let Some(e) = blocks.iter().find(|e| e.central == key) {
+        // SAFETY: this thread's live, unretired block.
+        let b = unsafe { &*e.block };
+        // SAFETY: owner-only state, inside a slow operation.
+        let p = unsafe { b.private() };
+        take_inbox(b, p, false);
+        empty(b, p, Empty::ToShards);
+    }
 }
 
 /// The idle clock ticked: release bins unused for a whole generation, and let
@@ -225,6 +245,7 @@ pub(super) fn acquire(
     blocks: &mut Vec<BlockRef>,
     central: &Arc<Central>,
     len: usize,
+    prepaid: usize,
 ) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
     housekeeping(h, blocks, true);
     let block = block_for(h, blocks, central);
@@ -239,6 +260,8 @@ pub(super) fn acquire(
         }
         if !p.bins.as_mut()[c].chain.is_empty() {
             if let Some(mem) = refill_from_chain(b, p, c) {
+                // Cached bytes are charged already.
+                central.cap.release(prepaid);
                 return Ok((mem, block, true));
             }
         }
@@ -246,19 +269,51 @@ pub(super) fn acquire(
         if let Some(mem) = bin.stack.pop() {
             b.sub_cached(mem.cap);
             b.count_hit();
+            central.cap.release(prepaid);
             return Ok((mem, block, true));
         }
         bin.missed = true;
     }
-    let (mem, recycled) = miss(b, p, fit)?;
+    let (mem, recycled) = miss(b, p, fit, len, prepaid)?;
     Ok((mem, block, recycled))
+}
+
+/// Charges `need` bytes against `max_outstanding_bytes` (a no-op without
+/// one), less what a granted waiter `prepaid`. At the cap, this thread's own
+/// idle bytes go back to the shards first, in case they are what is missing.
+fn charge(b: &Block, p: &mut Private, need: usize, len: usize, prepaid: usize) -> Result<(), AllocError> {
+    let cap = &b.central.cap;
+    debug_assert!(prepaid == 0 || prepaid == need);
+    if prepaid >= need {
+        cap.release(prepaid - need);
+        return Ok(());
+    }
+    if cap.try_charge(need) {
+        return Ok(());
+    }
+    if b.cached() > 0 || !p.bins.as_mut().iter().all(|bin| bin.chain.is_empty()) {
+        empty(b, p, Empty::ToShards);
+        if cap.try_charge(need) {
+            return Ok(());
+        }
+    }
+    Err(b.central.over_budget(need.max(len)))
 }
 
 #[cold]
 #[inline(never)]
-fn miss(b: &Block, p: &mut Private, fit: Fit) -> Result<(Mem, bool), AllocError> {
+fn miss(b: &Block, p: &mut Private, fit: Fit, len: usize, prepaid: usize) -> Result<(Mem, bool), AllocError> {
     let central = &b.central;
-    let (mem, source) = central.obtain(fit)?;
+    let need = central.charge_of(fit);
+    charge(b, p, need, len, prepaid)?;
+    let (mem, source) = match central.obtain(fit) {
+        Ok(r) => r,
+        Err(e) => {
+            central.cap.release(need);
+            return Err(e);
+        }
+    };
+    debug_assert_eq!(mem.cap, need);
     Tally::bump(source.counter(&b.tally), 1);
     if let Source::Shard(home) = source {
         // The buffer's reservation passes from the shard to this cache's
@@ -297,9 +352,17 @@ fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
         return;
     }
     bin.last_gen = p.seen_gen;
+    let need = central.classes.capacity(c);
     for _ in 0..n {
-        let Some(mem) = central.pop_from(spot, c) else { break };
+        if !central.cap.try_charge(need) {
+            break;
+        }
+        let Some(mem) = central.pop_from(spot, c) else {
+            central.cap.release(need);
+            break;
+        };
         if mem.cap > max_bytes.saturating_sub(p.lease) {
+            central.cap.release(need);
             central.unpop(spot, c, mem);
             break;
         }
@@ -406,8 +469,25 @@ fn flush_chain(b: &Block, bin: &mut Bin, c: usize, free: bool) -> usize {
 /// that the buffer's drop frees.
 #[cold]
 #[inline(never)]
-pub(super) fn acquire_orphan(central: &Arc<Central>, len: usize) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
-    let (mem, source) = central.obtain(central.classes.fit(len))?;
+pub(super) fn acquire_orphan(
+    central: &Arc<Central>,
+    len: usize,
+    prepaid: usize,
+) -> Result<(Mem, NonNull<Block>, bool), AllocError> {
+    let fit = central.classes.fit(len);
+    let need = central.charge_of(fit);
+    if prepaid >= need {
+        central.cap.release(prepaid - need);
+    } else if !central.cap.try_charge(need) {
+        return Err(central.over_budget(need.max(len)));
+    }
+    let (mem, source) = match central.obtain(fit) {
+        Ok(r) => r,
+        Err(e) => {
+            central.cap.release(need);
+            return Err(e);
+        }
+    };
     let recycled = matches!(source, Source::Shard(_));
     if recycled {
         // No lease to keep the reservation in.
@@ -452,12 +532,25 @@ pub(super) unsafe fn release(
             return;
         }
     }
+    // An account's buffer gives its charge back to the account (the
+    // account's block issues no memory; the buffer goes on as a foreign one).
+    if let Some(meter) = &b.meter {
+        meter.release(cap);
+    }
     // Foreign (or retired) issuer: list the buffer in the issuer's inbox,
     // which passes it (and its reference) to the owner's next miss...
+    // Not under an outstanding cap: an inbox's bytes stay charged until its
+    // owner's next miss, and an owner that has gone quiet would strand them.
     let central = &b.central;
     let mut how = how;
     let mem = Mem { ptr, cap, tag };
-    if how != Return::Detach && mem.class() != NOT_POOLED && Inbox::fits(&mem) && !central.is_closed() {
+    if how != Return::Detach
+        && mem.class() != NOT_POOLED
+        && Inbox::fits(&mem)
+        && b.owner != 0
+        && !central.cap.is_limited()
+        && !central.is_closed()
+    {
         scrub(central, &mem, how);
         // Found before the push: once listed, the buffer no longer keeps
         // `issuer` (nor `central` through it) alive.
@@ -483,6 +576,7 @@ pub(super) unsafe fn release(
     // then drop the reference to the issuer.
     if central.is_closed() {
         central.count(&Totals { returns: 1, held_bytes: (cap as u64).wrapping_neg(), ..Default::default() });
+        central.cap.release(cap);
         if how != Return::Detach {
             central.free(Mem { ptr, cap, tag });
         }
@@ -490,9 +584,16 @@ pub(super) unsafe fn release(
         let mine = block_for(h, blocks, central);
         // SAFETY: this thread's live block (just found or created).
         let m = unsafe { mine.as_ref() };
-        // SAFETY: owner-only state of our own block, inside a slow operation.
-        let p = unsafe { m.private() };
-        accept(m, p, ptr, cap, tag, how);
+        if central.cap.is_limited() {
+            // Under an outstanding cap, another thread's buffer goes to the
+            // shards rather than into this cache, so its charge comes back
+            // now instead of when this thread next touches the pool.
+            pass_on(m, ptr, cap, tag, how);
+        } else {
+            // SAFETY: owner-only state of our own block, inside a slow operation.
+            let p = unsafe { m.private() };
+            accept(m, p, ptr, cap, tag, how);
+        }
     }
     // SAFETY: consumes the buffer's reference; `b` and `central` are not
     // used after this.
@@ -507,8 +608,13 @@ pub(super) unsafe fn release(
 #[inline(never)]
 pub(super) unsafe fn release_orphan(issuer: NonNull<Block>, mem: Mem, how: Return) {
     // SAFETY: the buffer's reference keeps `issuer` live.
-    let central = unsafe { &issuer.as_ref().central };
+    let b = unsafe { issuer.as_ref() };
+    let central = &b.central;
+    if let Some(meter) = &b.meter {
+        meter.release(mem.cap);
+    }
     central.count(&Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() });
+    central.cap.release(mem.cap);
     if how != Return::Detach {
         match mem.class() {
             NOT_POOLED => central.free(mem),
@@ -564,6 +670,23 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
         return;
     }
     accept_slow(b, p, c, ptr, cap, tag);
+}
+
+/// A returned buffer passes through this thread's block `b` to the shards
+/// (or is freed), without entering its cache.
+fn pass_on(b: &Block, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+    let central = &b.central;
+    Tally::bump(&b.tally.returns, 1);
+    b.held_out(cap);
+    let mem = Mem { ptr, cap, tag };
+    match (how, mem.class()) {
+        (Return::Detach, _) => {}
+        (_, NOT_POOLED) => central.free(mem),
+        (_, c) => {
+            scrub(central, &mem, how);
+            central.offer(c as usize, mem, false);
+        }
+    }
 }
 
 /// `central.free`, out of line (see `accept`).
