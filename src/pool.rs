@@ -188,6 +188,31 @@ impl BufferPool {
         local::housekeeping_now();
     }
 
+    /// Warms the pool ahead of a burst: allocates up to `count` buffers for
+    /// requests of `size` and puts them in the shards, spread over them
+    /// from the calling thread's home shard. Returns how many it added,
+    /// which is fewer than `count` when the shards' queues of that class
+    /// are full (`num_shards × max_buffers_per_shard`), when
+    /// `max_pooled_bytes` has no room for another, or when the allocator
+    /// refuses; 0 for a size the pool does not pool (0, below
+    /// `min_buffer_size`, above `max_buffer_size`). Prefilled buffers are
+    /// idle like any other: the idle clock releases them if no get uses
+    /// their size class for a whole `idle_timeout`.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().num_shards(4).max_buffers_per_shard(16).build()?;
+    /// assert_eq!(pool.prefill(64 * 1024, 32), 32);
+    /// let held: Vec<_> = (0..32).map(|_| pool.get(64 * 1024)).collect();
+    /// assert_eq!(pool.stats().fresh_allocations, 0);
+    /// assert_eq!(pool.prefill(64 * 1024, 1000), 64, "4 shards × 16 slots");
+    /// assert_eq!(pool.prefill(usize::MAX, 1), 0);
+    /// # drop(held);
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn prefill(&self, size: usize, count: usize) -> usize {
+        self.inner().prefill(size, count)
+    }
+
     /// The pool's effective settings.
     pub fn config(&self) -> &Config {
         &self.inner().config

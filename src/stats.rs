@@ -68,6 +68,7 @@ counters!(
     listed_bytes,
     right_sized,
     frozen_bytes,
+    prefilled,
 );
 
 impl Tally {
@@ -223,6 +224,9 @@ pub struct Stats {
     pub frozen_bytes: u64,
     /// Bytes currently mlocked by this pool.
     pub pinned_bytes: u64,
+    /// Buffers [`BufferPool::prefill`](crate::BufferPool::prefill) put in
+    /// the shards (they count as no get and no fresh allocation).
+    pub prefilled: u64,
     /// Buffers that could not be mlocked and were served unpinned.
     pub pin_failures: u64,
 }
@@ -258,6 +262,7 @@ impl Stats {
             frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,
+            prefilled: t.prefilled,
         }
     }
 
