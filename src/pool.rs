@@ -188,6 +188,28 @@ impl BufferPool {
         local::housekeeping_now();
     }
 
+    /// The oldest live buffers among those sampled by
+    /// [`Builder::track_outstanding`], with their age, the thread that took
+    /// them and where (a backtrace), and how many buffers of the pool (sampled
+    /// or not) live on only inside `Bytes` slices. Empty, apart from those
+    /// counts, when the pool does not track.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().track_outstanding(1).build()?;
+    /// let old = pool.get(4096);
+    /// let young = pool.get(8192);
+    /// let r = pool.outstanding_report();
+    /// assert_eq!(r.buffers().len(), 2);
+    /// assert_eq!(r.buffers()[0].capacity(), 4096, "oldest first");
+    /// drop(old);
+    /// assert_eq!(pool.outstanding_report().buffers()[0].capacity(), 8192);
+    /// # drop(young);
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn outstanding_report(&self) -> crate::OutstandingReport {
+        self.inner().outstanding_report()
+    }
+
     /// Warms the pool ahead of a burst: allocates up to `count` buffers for
     /// requests of `size` and puts them in the shards, spread over them
     /// from the calling thread's home shard. Returns how many it added,

@@ -69,6 +69,7 @@ counters!(
     right_sized,
     frozen_bytes,
     prefilled,
+    frozen_buffers,
 );
 
 impl Tally {
@@ -222,6 +223,9 @@ pub struct Stats {
     /// inside `Bytes` (frozen with `PooledBuffer::freeze`, feature `bytes`):
     /// what slices kept by the application pin, however small the slices.
     pub frozen_bytes: u64,
+    /// How many buffers live on only inside `Bytes` (those whose capacity
+    /// `frozen_bytes` sums).
+    pub frozen_buffers: u64,
     /// Bytes currently mlocked by this pool.
     pub pinned_bytes: u64,
     /// Buffers [`BufferPool::prefill`](crate::BufferPool::prefill) put in
@@ -260,6 +264,7 @@ impl Stats {
             // Added by the freezing thread, taken off by the one that drops
             // the last `Bytes`: only the sum over all tallies is meaningful.
             frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
+            frozen_buffers: (t.frozen_buffers as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,
             prefilled: t.prefilled,

@@ -13,6 +13,7 @@ use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
 use crate::stats::{Registry, Stats, Tally, Totals};
 use crate::sync::{global_epoch, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
 pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
@@ -36,6 +37,8 @@ pub(crate) struct Central {
     /// Counts from paths with no thread cache of their own (orphan gets and
     /// returns, closed pools, discards, evictions), from any thread.
     shared: Tally,
+    /// Sampled outstanding buffers (`Builder::track_outstanding`).
+    tracker: Option<Tracker>,
 }
 
 /// Where [`Central::obtain`] found a buffer.
@@ -79,6 +82,7 @@ impl Central {
             trim_epoch: AtomicU64::new(0),
             registry: Registry::default(),
             shared: Tally::default(),
+            tracker: config.track_outstanding().map(Tracker::new),
             classes,
             config,
         }
@@ -431,6 +435,21 @@ impl Central {
     pub(crate) fn count_in(&self, pick: impl FnOnce(&Tally) -> &AtomicU64, n: u64) {
         // Relaxed: statistics; nothing is published through them.
         pick(&self.shared).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The tracking state, if this pool tracks outstanding buffers.
+    #[inline]
+    pub(crate) fn tracker(&self) -> Option<&Tracker> {
+        self.tracker.as_ref()
+    }
+
+    /// The live sampled buffers, and what `Bytes` alone keeps alive.
+    pub(crate) fn outstanding_report(&self) -> OutstandingReport {
+        let s = self.stats();
+        match &self.tracker {
+            Some(t) => t.report(s.frozen_buffers, s.frozen_bytes, s.outstanding_buffers),
+            None => OutstandingReport::untracked(s.frozen_buffers, s.frozen_bytes, s.outstanding_buffers),
+        }
     }
 
     /// The registry of this pool's thread caches' counters.
