@@ -24,7 +24,7 @@ pub(crate) struct Mem {
 impl Mem {
     #[inline(always)]
     pub(crate) fn new(ptr: NonNull<u8>, cap: usize, class: u32, pinned: bool) -> Self {
-        Mem { ptr, cap, tag: class as u64 | (pinned as u64) << 32 }
+        Mem { ptr, cap, tag: class as u64 | if pinned { PINNED } else { 0 } }
     }
 
     /// The size class this allocation serves ([`NOT_POOLED`] if none). Its
@@ -38,13 +38,17 @@ impl Mem {
     /// mlock succeeded on this allocation; it must be munlocked before it is freed.
     #[inline(always)]
     pub(crate) fn pinned(&self) -> bool {
-        self.tag >> 32 != 0
+        self.tag & PINNED != 0
     }
 
     pub(crate) fn set_unpinned(&mut self) {
-        self.tag &= u32::MAX as u64;
+        self.tag &= !PINNED;
     }
 }
+
+/// `Mem::tag`'s pinned flag. (Bit 40 is `track::TRACKED`, set only while a
+/// sampled buffer is out.)
+pub(crate) const PINNED: u64 = 1 << 32;
 
 /// `Mem::class` of an allocation outside every size class (freed on return).
 pub(crate) const NOT_POOLED: u32 = u32::MAX;

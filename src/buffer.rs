@@ -240,7 +240,7 @@ impl PooledBuffer {
 
     /// Whether the buffer's memory is mlocked.
     pub fn is_pinned(&self) -> bool {
-        self.tag >> 32 != 0
+        self.tag & crate::alloc::PINNED != 0
     }
 
     /// Shortens the buffer to `len` bytes; no effect if it is already shorter.
@@ -311,6 +311,12 @@ impl PooledBuffer {
             let central = unsafe { local::central_of(issuer) };
             let n = self.cap as u64;
             local::count(central, |t| &t.frozen_bytes, if frozen { n } else { n.wrapping_neg() });
+            local::count(central, |t| &t.frozen_buffers, if frozen { 1 } else { 1u64.wrapping_neg() });
+            if self.tag & crate::track::TRACKED != 0 {
+                if let Some(t) = central.tracker() {
+                    t.on_freeze(self.ptr.as_ptr() as usize, frozen);
+                }
+            }
         }
     }
 

@@ -48,6 +48,7 @@ pub struct Builder {
     idle_timeout: Option<Duration>,
     read_size: Option<usize>,
     right_size: Option<bool>,
+    track_outstanding: Option<usize>,
 }
 
 macro_rules! setters {
@@ -147,6 +148,29 @@ impl Builder {
         self
     }
 
+    /// Records, for one get in `sample_every` (chosen at random, per
+    /// thread), where the buffer was taken (a [`std::backtrace::Backtrace`],
+    /// captured whatever `RUST_BACKTRACE` says) and when, until it comes
+    /// back; [`BufferPool::outstanding_report`] lists the oldest. `1`
+    /// records every get. Off by default, and then free: a pool that tracks
+    /// sends every get and return through the slow path, a pool that does
+    /// not runs the same hot path as without the setting (see
+    /// `docs/benchmarks.md` for both costs). `0` is a [`BuildError`].
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().track_outstanding(1).build()?;
+    /// let leaked = pool.get(4096);
+    /// let report = pool.outstanding_report();
+    /// assert_eq!(report.buffers().len(), 1);
+    /// println!("{report}"); // age, thread and backtrace of each
+    /// # drop(leaked);
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn track_outstanding(mut self, sample_every: usize) -> Self {
+        self.track_outstanding = Some(sample_every);
+        self
+    }
+
     /// Validates the settings into a [`Config`].
     pub fn config(&self) -> Result<Config, BuildError> {
         let cpus = match self.cpus {
@@ -226,6 +250,9 @@ impl Builder {
         if read_size > (isize::MAX as usize) / 2 {
             return Err(BuildError::ReadSizeTooLarge(read_size));
         }
+        if self.track_outstanding == Some(0) {
+            return Err(BuildError::ZeroSampleInterval);
+        }
         Ok(Config {
             min_buffer_size: min,
             max_buffer_size: max,
@@ -243,6 +270,7 @@ impl Builder {
             idle_timeout,
             read_size,
             right_size: self.right_size.unwrap_or(true),
+            track_outstanding: self.track_outstanding,
         })
     }
 

@@ -156,6 +156,7 @@ pub struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) read_size: usize,
     pub(crate) right_size: bool,
+    pub(crate) track_outstanding: Option<usize>,
 }
 
 macro_rules! getters {
@@ -185,5 +186,6 @@ impl Config {
         idle_timeout: std::time::Duration, "The idle clock's period.";
         read_size: usize, "Bytes `BufferPool::read` asks for.";
         right_size: bool, "Whether async reads right-size small results.";
+        track_outstanding: Option<usize>, "One get in this many is tracked (`Builder::track_outstanding`); `None`: off.";
     }
 }

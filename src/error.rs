@@ -50,6 +50,8 @@ pub enum BuildError {
     ReadSizeTooLarge(usize),
     /// `idle_timeout(Duration::ZERO)`.
     ZeroIdleTimeout,
+    /// `track_outstanding(0)`.
+    ZeroSampleInterval,
 }
 
 impl fmt::Display for BuildError {
@@ -77,6 +79,7 @@ impl fmt::Display for BuildError {
             Self::ZeroReadSize => f.write_str("read_size must be at least 1"),
             Self::ReadSizeTooLarge(n) => write!(f, "read_size must be at most isize::MAX / 2, got {n}"),
             Self::ZeroIdleTimeout => f.write_str("idle_timeout must be non-zero"),
+            Self::ZeroSampleInterval => f.write_str("track_outstanding must sample one get in at least 1"),
         }
     }
 }

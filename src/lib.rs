@@ -96,6 +96,7 @@ mod local;
 mod pool;
 mod stats;
 mod sync;
+mod track;
 #[cfg(all(feature = "uring", target_os = "linux"))]
 pub mod uring;
 
@@ -124,3 +125,4 @@ pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExa
 pub use pool::global;
 pub use pool::{BufferPool, GetFuture};
 pub use stats::Stats;
+pub use track::{OutstandingBuffer, OutstandingReport};

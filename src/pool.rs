@@ -282,6 +282,53 @@ impl BufferPool {
         local::housekeeping_now();
     }
 
+    /// The oldest live buffers among those sampled by
+    /// [`Builder::track_outstanding`], with their age, the thread that took
+    /// them and where (a backtrace), and how many buffers of the pool (sampled
+    /// or not) live on only inside `Bytes` slices. Empty, apart from those
+    /// counts, when the pool does not track.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().track_outstanding(1).build()?;
+    /// let old = pool.get(4096);
+    /// let young = pool.get(8192);
+    /// let r = pool.outstanding_report();
+    /// assert_eq!(r.buffers().len(), 2);
+    /// assert_eq!(r.buffers()[0].capacity(), 4096, "oldest first");
+    /// drop(old);
+    /// assert_eq!(pool.outstanding_report().buffers()[0].capacity(), 8192);
+    /// # drop(young);
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn outstanding_report(&self) -> crate::OutstandingReport {
+        self.inner().outstanding_report()
+    }
+
+    /// Warms the pool ahead of a burst: allocates up to `count` buffers for
+    /// requests of `size` and puts them in the shards, spread over them
+    /// from the calling thread's home shard. Returns how many it added,
+    /// which is fewer than `count` when the shards' queues of that class
+    /// are full (`num_shards × max_buffers_per_shard`), when
+    /// `max_pooled_bytes` has no room for another, or when the allocator
+    /// refuses; 0 for a size the pool does not pool (0, below
+    /// `min_buffer_size`, above `max_buffer_size`). Prefilled buffers are
+    /// idle like any other: the idle clock releases them if no get uses
+    /// their size class for a whole `idle_timeout`.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::builder().num_shards(4).max_buffers_per_shard(16).build()?;
+    /// assert_eq!(pool.prefill(64 * 1024, 32), 32);
+    /// let held: Vec<_> = (0..32).map(|_| pool.get(64 * 1024)).collect();
+    /// assert_eq!(pool.stats().fresh_allocations, 0);
+    /// assert_eq!(pool.prefill(64 * 1024, 1000), 64, "4 shards × 16 slots");
+    /// assert_eq!(pool.prefill(usize::MAX, 1), 0);
+    /// # drop(held);
+    /// # Ok::<(), bufpool::BuildError>(())
+    /// ```
+    pub fn prefill(&self, size: usize, count: usize) -> usize {
+        self.inner().prefill(size, count)
+    }
+
     /// The pool's effective settings.
     pub fn config(&self) -> &Config {
         &self.inner().config

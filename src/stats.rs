@@ -68,6 +68,8 @@ counters!(
     listed_bytes,
     right_sized,
     frozen_bytes,
+    prefilled,
+    frozen_buffers,
 );
 
 impl Tally {
@@ -221,8 +223,14 @@ pub struct Stats {
     /// inside `Bytes` (frozen with `PooledBuffer::freeze`, feature `bytes`):
     /// what slices kept by the application pin, however small the slices.
     pub frozen_bytes: u64,
+    /// How many buffers live on only inside `Bytes` (those whose capacity
+    /// `frozen_bytes` sums).
+    pub frozen_buffers: u64,
     /// Bytes currently mlocked by this pool.
     pub pinned_bytes: u64,
+    /// Buffers [`BufferPool::prefill`](crate::BufferPool::prefill) put in
+    /// the shards (they count as no get and no fresh allocation).
+    pub prefilled: u64,
     /// Buffers that could not be mlocked and were served unpinned.
     pub pin_failures: u64,
 }
@@ -256,8 +264,10 @@ impl Stats {
             // Added by the freezing thread, taken off by the one that drops
             // the last `Bytes`: only the sum over all tallies is meaningful.
             frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
+            frozen_buffers: (t.frozen_buffers as i64).max(0) as u64,
             pinned_bytes,
             pin_failures,
+            prefilled: t.prefilled,
         }
     }
 

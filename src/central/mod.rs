@@ -14,6 +14,7 @@ use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
 use crate::stats::{Registry, Stats, Tally, Totals};
 use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
 pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
@@ -43,6 +44,8 @@ pub(crate) struct Central {
     /// Counts from paths with no thread cache of their own (orphan gets and
     /// returns, closed pools, discards, evictions), from any thread.
     shared: Tally,
+    /// Sampled outstanding buffers (`Builder::track_outstanding`).
+    tracker: Option<Tracker>,
 }
 
 /// Where [`Central::obtain`] found a buffer.
@@ -88,6 +91,7 @@ impl Central {
             trim_epoch: AtomicU64::new(0),
             registry: Registry::default(),
             shared: Tally::default(),
+            tracker: config.track_outstanding().map(Tracker::new),
             classes,
             config,
         }
@@ -294,6 +298,56 @@ impl Central {
         }
     }
 
+    // ---- prefill -------------------------------------------------------
+
+    /// Allocates up to `count` buffers for requests of `size` into the
+    /// shards' queues, one shard after another from the caller's home shard,
+    /// each with a budget reservation. Stops at `count`, when the budget
+    /// has no room for one more, when every shard's queue of the class is
+    /// full, or when the allocator refuses. Returns how many it added; 0 for
+    /// a size no class serves.
+    pub(crate) fn prefill(&self, size: usize, count: usize) -> usize {
+        let Fit::Class(c) = self.classes.fit(size) else { return 0 };
+        let cap = self.classes.capacity(c);
+        let n = self.shards.len();
+        let mut shard = self.shards.home();
+        let mut added = 0;
+        while added < count && !self.is_closed() {
+            if !self.budget.reserve(cap) {
+                break;
+            }
+            let Ok(mem) = self.alloc_pooled(c) else {
+                self.budget.release(cap);
+                break;
+            };
+            // The next shard with a free slot, at most one lap round.
+            let mut left = Some(mem);
+            for _ in 0..n {
+                let Some(mem) = left.take() else { break };
+                let s = shard;
+                shard = (shard + 1) % n;
+                left = self.shards.push_slot(s, c, mem).err();
+            }
+            if let Some(mem) = left {
+                self.budget.release(cap);
+                self.free(mem);
+                break;
+            }
+            added += 1;
+        }
+        if added > 0 {
+            // Counted as shard traffic, so the idle clock keeps them for a
+            // whole tick at least.
+            self.clock.mark_used(c);
+            self.count(&Totals { prefilled: added as u64, ..Default::default() });
+            // SeqCst: as in `push_home`, nothing stays in a closed pool.
+            if self.closed.load(Ordering::SeqCst) {
+                self.drain(0..self.classes.len(), false);
+            }
+        }
+        added
+    }
+
     // ---- the budget, for thread caches' leases --------------------------
 
     /// Leases budget for a thread cache of class `class` that needs `need`
@@ -420,6 +474,21 @@ impl Central {
     pub(crate) fn count_in(&self, pick: impl FnOnce(&Tally) -> &AtomicU64, n: u64) {
         // Relaxed: statistics; nothing is published through them.
         pick(&self.shared).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The tracking state, if this pool tracks outstanding buffers.
+    #[inline]
+    pub(crate) fn tracker(&self) -> Option<&Tracker> {
+        self.tracker.as_ref()
+    }
+
+    /// The live sampled buffers, and what `Bytes` alone keeps alive.
+    pub(crate) fn outstanding_report(&self) -> OutstandingReport {
+        let s = self.stats();
+        match &self.tracker {
+            Some(t) => t.report(s.frozen_buffers, s.frozen_bytes, s.outstanding_buffers),
+            None => OutstandingReport::untracked(s.frozen_buffers, s.frozen_bytes, s.outstanding_buffers),
+        }
     }
 
     /// The registry of this pool's thread caches' counters.

@@ -140,6 +140,22 @@ impl Shards {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Pushes `mem` of `class` into shard `shard`'s queue only, never the
+    /// overflow; gives it back if that queue is full. For `prefill`, which
+    /// fills the shards' slots and no further.
+    pub(super) fn push_slot(&self, shard: usize, class: usize, mem: Mem) -> Result<(), Mem> {
+        let cap = mem.cap;
+        self.shards[shard & self.mask].push(class, mem)?;
+        // Relaxed: a statistic, after the push (see `push_all`).
+        self.bytes.fetch_add(cap, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Number of shards.
+    pub(super) fn len(&self) -> usize {
+        self.shards.len()
+    }
+
     #[inline]
     fn overflow(&self, class: usize) -> &UnboundedQueue<Mem> {
         self.overflow[class].get_or_init(UnboundedQueue::new)

@@ -368,9 +368,9 @@ impl Block {
 pub(super) struct FastView {
     /// The bin array (one bin per class).
     pub(super) bins: NonNull<Bin>,
-    /// `Zeroing::OnGet`: gets go to the slow path.
+    /// `Zeroing::OnGet` or tracking: gets go to the slow path.
     pub(super) zero_on_get: bool,
-    /// `Zeroing::OnReturn`: returns go to the slow path.
+    /// `Zeroing::OnReturn` or tracking: returns go to the slow path.
     pub(super) scrub: bool,
 }
 
@@ -383,7 +383,13 @@ impl Block {
         let p = unsafe { self.private() };
         debug_assert!(!p.retired);
         let zeroing = self.central.config.zeroing();
-        FastView { bins: p.bins.ptr, zero_on_get: zeroing == Zeroing::OnGet, scrub: zeroing == Zeroing::OnReturn }
+        // A tracking pool sees every get and return on the slow path.
+        let tracks = self.central.tracker().is_some();
+        FastView {
+            bins: p.bins.ptr,
+            zero_on_get: zeroing == Zeroing::OnGet || tracks,
+            scrub: zeroing == Zeroing::OnReturn || tracks,
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use crate::config::Zeroing;
 use crate::error::AllocError;
 use crate::stats::Tally;
 use crate::sync::{global_epoch, thread_local, Arc, AtomicU64, Ordering};
+use crate::track::TRACKED;
 use fast::{BlockRef, Hot, BUSY, EXITED, IDLE};
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -142,10 +143,13 @@ pub(crate) fn acquire(
     zero: bool,
     prepaid: usize,
 ) -> Result<(Mem, NonNull<Block>), AllocError> {
-    let (mem, issuer, recycled) = match run_busy(|h, blocks| slow::acquire(h, blocks, central, len, prepaid)) {
+    let (mut mem, issuer, recycled) = match run_busy(|h, blocks| slow::acquire(h, blocks, central, len, prepaid)) {
         Some(r) => r?,
         None => slow::acquire_orphan(central, len, prepaid)?,
     };
+    if let Some(t) = central.tracker() {
+        mem.tag |= t.on_get(mem.ptr.as_ptr() as usize, mem.cap);
+    }
     if recycled && (zero || central.config.zeroing() == Zeroing::OnGet) {
         // SAFETY: `mem` is a live allocation of `mem.cap >= len` bytes we own.
         unsafe { mem.ptr.as_ptr().write_bytes(0, len) };
@@ -182,7 +186,14 @@ pub(crate) unsafe fn release(issuer: NonNull<Block>, mem: Mem, how: Return) {
 /// # Safety
 /// As [`release`].
 #[inline(never)]
-unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, mut tag: u64, how: Return) {
+    if tag & TRACKED != 0 {
+        // SAFETY: the buffer's reference keeps `issuer` live.
+        if let Some(t) = unsafe { central_of(issuer) }.tracker() {
+            t.on_return(ptr.as_ptr() as usize);
+        }
+        tag &= !TRACKED;
+    }
     let done = run_busy(move |h, blocks| {
         // SAFETY: forwarded contract.
         unsafe { slow::release(h, blocks, issuer, ptr, cap, tag, how) }
