@@ -513,8 +513,10 @@ mod tests {
         assert!(small.poll(&mut cx).is_pending());
         cap.release(50);
         assert_eq!(big.poll(&mut cx), Poll::Ready(60));
+        assert!(small.poll(&mut cx).is_pending(), "40 + 60 + 5 passes the cap");
+        cap.release(5);
         assert_eq!(small.poll(&mut cx), Poll::Ready(5));
-        assert_eq!(cap.used(), 40 + 60 + 5);
+        assert_eq!(cap.used(), 35 + 60 + 5);
     }
 
     #[test]
