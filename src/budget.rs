@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 /// How long a granted waiter may leave its grant unclaimed while others
 /// wait before the grant is revoked (see the module docs).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const CLAIM_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The largest count the word holds; a cap at or above it is unlimited.
@@ -152,6 +153,7 @@ impl Cap {
     }
 
     /// The highest count any charge reached.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn peak(&self) -> usize {
         // Relaxed: a statistic.
         self.peak.load(Ordering::Relaxed) as usize

@@ -131,6 +131,7 @@ impl Tracker {
     /// A tagged buffer was frozen into `Bytes` (`frozen`) or its last `Bytes`
     /// dropped: notes where, for the report.
     #[cold]
+    #[cfg_attr(not(feature = "bytes"), allow(dead_code))]
     pub(crate) fn on_freeze(&self, addr: usize, frozen: bool) {
         let at = frozen.then(|| Arc::new(Backtrace::force_capture()));
         let old = match self.map(addr).lock().get_mut(&addr) {

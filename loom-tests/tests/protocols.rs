@@ -258,3 +258,54 @@ fn owner_exit_races_foreign_drop() {
         assert_eq!(pool.stats().outstanding_buffers, 0);
     });
 }
+
+fn capped_pool() -> BufferPool {
+    BufferPool::builder()
+        .cpus(2)
+        .num_shards(2)
+        .max_buffers_per_shard(2)
+        .tls_cache_size(1)
+        .min_buffer_size(SIZE)
+        .max_buffer_size(2 * SIZE)
+        .max_pooled_bytes(1 << 20)
+        .tls_cache_bytes(1 << 20)
+        .max_outstanding_bytes(SIZE)
+        .read_size(SIZE)
+        .build()
+        .unwrap()
+}
+
+/// `max_outstanding_bytes`: a waiter queued at the cap (`get_async`) while
+/// another thread drops the one buffer out. Whatever the interleaving, the
+/// release sees the waiter's `QUEUED` flag or the waiter's own retry sees the
+/// released bytes, so the waiter is granted (a lost wake-up is a loom
+/// deadlock), and the cap is never passed.
+#[test]
+fn cap_release_wakes_a_waiter() {
+    loom::model(|| {
+        let pool = capped_pool();
+        let held = pool.get(SIZE);
+        let t = thread::spawn(move || drop(held));
+        let b = loom::future::block_on(pool.get_async(SIZE));
+        assert!(pool.charged_bytes() <= SIZE);
+        drop(b);
+        t.join().unwrap();
+    });
+}
+
+/// The read layer at the cap registers for any release (`NOTIFY`) and
+/// retries once, while another thread drops the buffer that fills the cap:
+/// the read is woken and finishes.
+#[test]
+fn cap_release_wakes_a_read() {
+    loom::model(|| {
+        let pool = capped_pool();
+        let held = pool.get(SIZE);
+        let t = thread::spawn(move || drop(held));
+        let mut src: &[u8] = b"hello";
+        let got = loom::future::block_on(pool.read(&mut src)).unwrap().unwrap();
+        assert_eq!(&got[..], b"hello");
+        drop(got);
+        t.join().unwrap();
+    });
+}
