@@ -64,6 +64,58 @@
 //!   protocols are model-checked with loom (`loom-tests/`), and the test suite
 //!   runs under valgrind (see `docs/TESTING.md`).
 //!
+//! # Bounding memory in a server
+//!
+//! Four knobs, each capping one thing; none is on by default except the two
+//! the pool needs to stay bounded at all (`max_pooled_bytes` and
+//! `tls_cache_bytes`):
+//!
+//! | knob | caps | at the cap |
+//! |---|---|---|
+//! | [`Builder::max_pooled_bytes`] | idle bytes the pool keeps (shards and thread caches) | a returned buffer is freed instead of kept |
+//! | [`Builder::tls_cache_bytes`] | idle bytes one thread's cache keeps, and what other threads may list for it | the cache spills to the shards |
+//! | [`Builder::max_outstanding_bytes`] | bytes handed out and not yet back (live buffers, `Bytes` frozen from them, and what thread caches hold ready to hand out) | `try_get` fails ([`AllocError::is_over_budget`]), `get_async` and the read layer wait (FIFO), `get` blocks |
+//! | [`Account`] `limit` / `watermarks` | one connection's (or tenant's) live buffers, on any thread | `try_get` fails; above `high` its reads are `Pending` until it is back to `low` |
+//!
+//! Memory the pool holds is then at most `max_outstanding_bytes +
+//! max_pooled_bytes + threads × tls_cache_bytes` (the last for buffers dropped
+//! on a thread other than their own, listed for their home), whatever the
+//! number of connections: an idle connection reading through the pool holds
+//! no buffer at all, only its future (`docs/benchmarks.md`, idle connections).
+//!
+//! A worked example: a proxy with 10,000 connections on 8 threads, reading
+//! 16 KiB at a time. Each connection's account pauses its reads once 64 KiB of
+//! what it read is still held (a slow peer), and resumes at 32 KiB; no single
+//! connection can hold more than 256 KiB. If every connection were at its
+//! watermark at once that would be 10,000 × 80 KiB ≈ 781 MiB, so the pool's
+//! cap of 512 MiB is what binds in the worst case: past it, reads wait their
+//! turn instead of failing, and the server slows down rather than running out
+//! of memory. With 128 MiB kept idle and 4 MiB per thread cache, the pool
+//! never holds more than 512 + 128 + 8 × 4 = 672 MiB.
+//!
+//! ```
+//! use bufpool::BufferPool;
+//! let pool = BufferPool::builder()
+//!     .cpus(8)
+//!     .read_size(16 << 10)
+//!     .tls_cache_bytes(4 << 20)
+//!     .max_pooled_bytes(128 << 20)
+//!     .max_outstanding_bytes(512 << 20)
+//!     .build()?;
+//! // One per connection:
+//! let conn = pool.account().limit(256 << 10).watermarks(64 << 10, 32 << 10).build();
+//! let held: Vec<_> = (0..4).map(|_| conn.get(16 << 10)).collect();
+//! assert!(conn.is_paused(), "64 KiB held: this connection's reads wait");
+//! assert!(pool.charged_bytes() <= 512 << 20);
+//! drop(held);
+//! assert!(!conn.is_paused());
+//! # Ok::<(), bufpool::BuildError>(())
+//! ```
+//!
+//! [`Builder::max_pooled_bytes`]: crate::Builder::max_pooled_bytes
+//! [`Builder::tls_cache_bytes`]: crate::Builder::tls_cache_bytes
+//! [`Builder::max_outstanding_bytes`]: crate::Builder::max_outstanding_bytes
+//!
 //! # Performance
 //!
 //! A `get` that hits the thread cache, and its drop, take no lock, make no
