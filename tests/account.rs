@@ -6,7 +6,7 @@ use bufpool::{Account, BufferPool};
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::FutureExt;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -133,7 +133,7 @@ fn greedy_against_99(with_accounts: bool) -> (usize, usize) {
     let pool = pool(CAP);
     let mut exec = LocalPool::new();
     let spawner = exec.spawner();
-    let greedy_held = Rc::new(RefCell::new(0usize));
+    let greedy_held = Rc::new(Cell::new(0usize));
     {
         let pool = pool.clone();
         let acct: Option<Account> = with_accounts.then(|| pool.account().watermarks(8 * K16, 4 * K16).build());
@@ -149,9 +149,7 @@ fn greedy_against_99(with_accounts: bool) -> (usize, usize) {
                     };
                     kept.push(b.unwrap().unwrap());
                     let bytes: usize = kept.iter().map(|b| b.capacity()).sum();
-                    let mut h = held.borrow_mut();
-                    *h = (*h).max(bytes);
-                    drop(h);
+                    held.set(held.get().max(bytes));
                     // A firehose: eight reads per turn of the executor.
                     if kept.len() % 8 == 0 {
                         yield_now().await;
@@ -160,7 +158,7 @@ fn greedy_against_99(with_accounts: bool) -> (usize, usize) {
             })
             .unwrap();
     }
-    let finished = Rc::new(RefCell::new(0usize));
+    let finished = Rc::new(Cell::new(0usize));
     for _ in 0..99 {
         let pool = pool.clone();
         let acct: Option<Account> = with_accounts.then(|| pool.account().watermarks(8 * K16, 4 * K16).build());
@@ -176,7 +174,7 @@ fn greedy_against_99(with_accounts: bool) -> (usize, usize) {
                     assert_eq!(b.unwrap().unwrap().len(), K16);
                     yield_now().await;
                 }
-                *finished.borrow_mut() += 1;
+                finished.set(finished.get() + 1);
             })
             .unwrap();
     }
@@ -184,8 +182,7 @@ fn greedy_against_99(with_accounts: bool) -> (usize, usize) {
     // one will send (the greedy connection never drops what it holds).
     exec.run_until_stalled();
     assert!(pool.peak_charged_bytes() <= CAP, "the pool's cap was passed");
-    let r = (*finished.borrow(), *greedy_held.borrow());
-    r
+    (finished.get(), greedy_held.get())
 }
 
 /// Lets the other tasks run: wakes itself and yields once.

@@ -148,6 +148,11 @@ fn main() {
     // The cross-thread shapes: the defaults, and their own size.
     let cs: usize = args.get(2).map_or(SIZE, |s| s.parse().expect("SIZE is a number"));
     let cp = BufferPool::new();
+    // What the memory controls cost on a hit (issue 13): a cap far above the
+    // working set, leak tracking sampling 1 in 128, and an account.
+    let capped = BufferPool::builder().max_pooled_bytes(1 << 30).max_outstanding_bytes(1 << 30).build().expect("valid");
+    let tracked = BufferPool::builder().max_pooled_bytes(1 << 30).track_outstanding(128).build().expect("valid");
+    let acct = bp.account().watermarks(1 << 30, 1 << 29).build();
 
     let mut methods: Vec<Method> = vec![
         (
@@ -250,6 +255,30 @@ fn main() {
                 for i in 0..n {
                     let len = if i & 1 == 0 { 4096 } else { 4104 };
                     black_box(black_box(&bp.get(black_box(len))).len());
+                }
+            }),
+        ),
+        (
+            "bufpool_capped_inplace",
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(black_box(&capped.get(black_box(SIZE))).len());
+                }
+            }),
+        ),
+        (
+            "bufpool_tracked_inplace",
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(black_box(&tracked.get(black_box(SIZE))).len());
+                }
+            }),
+        ),
+        (
+            "bufpool_account_inplace",
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(black_box(&acct.get(black_box(SIZE))).len());
                 }
             }),
         ),
