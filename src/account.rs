@@ -44,8 +44,11 @@ use std::task::{Context, Poll};
 ///
 /// A buffer taken through an account is also charged to the pool's cap as
 /// any buffer is, so accounts nest under it. A buffer that outgrows its
-/// capacity (`reserve`, `extend_from_slice`) moves into a new buffer taken
-/// from the pool, which is no longer charged to the account.
+/// capacity (`reserve`, `extend_from_slice`) moves into a larger buffer from
+/// the pool that stays charged to the account: the growth is charged even
+/// past the account's `limit` (growth cannot wait or fail, and the pool's cap
+/// still binds), and counts toward the watermarks, so the account's reads
+/// pause.
 ///
 /// ```
 /// # futures::executor::block_on(async {

@@ -177,6 +177,24 @@ impl Cap {
         !self.is_limited() || self.charge(n as u64, true)
     }
 
+    /// Charges `n` bytes whatever the cap and the queue: for a buffer of an
+    /// account that grew (the pool's own cap still bound the new buffer).
+    /// The count saturates at [`VALUE`].
+    pub(crate) fn charge_unchecked(&self, n: usize) {
+        if !self.is_limited() {
+            return;
+        }
+        let (high, n) = (self.high, n as u64);
+        // AcqRel, Relaxed on failure: as in `charge`.
+        let r = self.word.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+            let v = ((w & !FLAGS) + n).min(VALUE);
+            Some(v | (w & FLAGS) | if v >= high { PAUSED } else { 0 })
+        });
+        let v = ((r.unwrap_or_else(|w| w) & !FLAGS) + n).min(VALUE);
+        // Relaxed: a statistic.
+        self.peak.fetch_max(v, Ordering::Relaxed);
+    }
+
     fn charge(&self, n: u64, fair: bool) -> bool {
         let (high, max) = (self.high, self.max);
         // AcqRel: a charge that succeeds after a release must see what the

@@ -295,6 +295,20 @@ impl PooledBuffer {
         let need = self.len.checked_add(additional).unwrap_or_else(|| panic!("capacity overflow"));
         let want = need.max(self.cap.saturating_mul(2));
         let mut next = self.sibling(want).or_else(|_| self.sibling(need)).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(issuer) = self.issuer {
+            // SAFETY: this buffer's reference keeps `issuer` live.
+            if let Some(meter) = unsafe { local::meter_of(issuer) } {
+                // An account's buffer stays the account's as it grows: the
+                // new one is charged to it (past its limit if need be; the
+                // pool's cap bound the new buffer) and moved onto its block,
+                // and the old one releases its charge when it drops below.
+                meter.charge_unchecked(next.cap);
+                // SAFETY: `issuer` is a live account block of this pool, and
+                // this buffer's reference to it is held until the swap's
+                // old value drops at the end of this function.
+                unsafe { next.rehome(issuer) };
+            }
+        }
         next.len = self.len;
         next.as_mut_slice().copy_from_slice(self.as_slice());
         std::mem::swap(self, &mut next);

@@ -62,6 +62,23 @@ fn frozen_bytes_keep_the_account_charged_until_the_last_slice_drops() {
 }
 
 #[test]
+fn a_buffer_that_grows_stays_charged_to_the_account() {
+    let pool = pool(1 << 20);
+    let acct = pool.account().limit(2 * K16).watermarks(2 * K16, K16).build();
+    let mut b = acct.get(K16);
+    b.extend_from_slice(&[1; 100]);
+    assert!(b.capacity() >= 2 * K16);
+    assert_eq!(acct.held_bytes(), b.capacity(), "the grown buffer left the account");
+    assert!(acct.is_paused(), "the growth counts toward the watermarks");
+    let b = std::thread::spawn(move || b).join().unwrap();
+    assert_eq!(acct.held_bytes(), b.capacity());
+    drop(b);
+    assert_eq!(acct.held_bytes(), 0);
+    assert!(!acct.is_paused());
+    assert_eq!(pool.outstanding_bytes(), 0);
+}
+
+#[test]
 fn the_limit_makes_try_get_fail_and_get_async_wait() {
     let pool = pool(1 << 20);
     let acct = pool.account().limit(2 * K16).build();

@@ -401,3 +401,13 @@ pub(super) unsafe fn central_of<'a>(block: NonNull<Block>) -> &'a Arc<Central> {
     // SAFETY: per the contract.
     unsafe { &block.as_ref().central }
 }
+
+/// The account budget of `block`, if it is an account's block.
+///
+/// # Safety
+/// As [`central_of`]. `meter` is set at creation and never changes, so any
+/// thread may read it.
+pub(super) unsafe fn meter_of<'a>(block: NonNull<Block>) -> Option<&'a Arc<Cap>> {
+    // SAFETY: per the contract.
+    unsafe { block.as_ref().meter.as_ref() }
+}

@@ -252,6 +252,15 @@ pub(crate) unsafe fn rehome(from: NonNull<Block>, to: NonNull<Block>) {
     unsafe { Block::unref_remote(from) };
 }
 
+/// The account budget a buffer issued by `issuer` is charged to, if any.
+///
+/// # Safety
+/// `issuer` must be live for `'a` (a buffer's reference to it is held).
+pub(crate) unsafe fn meter_of<'a>(issuer: NonNull<Block>) -> Option<&'a Arc<crate::budget::Cap>> {
+    // SAFETY: per the contract.
+    unsafe { block::meter_of(issuer) }
+}
+
 /// Drops one reference to a merged block (an account's own).
 ///
 /// # Safety
