@@ -40,7 +40,6 @@ fn pipe() -> (std::fs::File, std::fs::File) {
 }
 
 #[test]
-#[ignore = "defect: a leaked waiting future takes the slot wake-up meant for the next live waiter (uring/waiters.rs)"]
 fn a_leaked_waiter_does_not_swallow_a_live_waiters_wake_up() {
     waiter_woken_for_a_freed_slot(true);
 }

@@ -142,7 +142,7 @@ impl RingBuilder {
         } else {
             None
         };
-        let waiters = Arc::new(Waiters::default());
+        let waiters = Waiters::new();
         let faults = Arc::new(self.faults());
         let fork_gen = fork::generation();
         let shards = || Shards::new(self.entries, self.pool.clone(), waiters.clone(), fork_gen);
