@@ -153,7 +153,7 @@ impl Cap {
     }
 
     /// The highest count any charge reached.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(any(loom, not(feature = "test-util")), allow(dead_code))]
     pub(crate) fn peak(&self) -> usize {
         // Relaxed: a statistic.
         self.peak.load(Ordering::Relaxed) as usize

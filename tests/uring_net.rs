@@ -413,6 +413,72 @@ fn send_vectored_gathers_past_iov_max_and_short_sends() {
 }
 
 #[test]
+fn send_bytes_vectored_sends_frozen_slices_past_iov_max_and_lets_them_go() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    // The payload's own pool, so its count is not mixed with the ring's
+    // receive buffers.
+    let payload = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut c, s) = pair(&l);
+        // 3,000 slices, 0 to 4,999 bytes, of 30 frozen pool buffers,
+        // between static separators: more than IOV_MAX pieces, ~7 MiB.
+        let mut expect = Vec::new();
+        let mut parts = Vec::new();
+        for k in 0..30u64 {
+            let d = data(500_000, k * 17);
+            let mut b = payload.with_capacity(d.len());
+            b.extend_from_slice(&d);
+            let frozen = b.freeze();
+            for i in 0..100usize {
+                let at = (i * 4999) % 400_000;
+                let n = (i * 7919 + k as usize) % 5000;
+                parts.push(frozen.slice(at..at + n));
+                expect.extend_from_slice(&d[at..at + n]);
+                parts.push(bytes::Bytes::from_static(b"|"));
+                expect.push(b'|');
+            }
+        }
+        assert_eq!(payload.stats().frozen_buffers, 30);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).unwrap();
+            got
+        });
+        block_on(ring.send_bytes_vectored(&s, parts)).unwrap();
+        assert_eq!(payload.stats().outstanding_buffers, 0, "sent Bytes are let go: {}", payload.stats());
+        drop(s);
+        assert!(reader.join().unwrap() == expect, "{:?}", ring.backend());
+    }
+}
+
+#[test]
+fn a_dropped_send_bytes_future_lets_its_bytes_go_once_the_kernel_is_done() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    let payload = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (c, s) = pair(&l);
+        let mut b = payload.with_capacity(16 << 20);
+        b.extend_from_slice(&data(16 << 20, 5));
+        let frozen = b.freeze();
+        // Nobody reads: the send fills the socket buffers and stays in flight.
+        let mut f = Box::pin(ring.send_bytes(&s, frozen.slice(..)));
+        drop(frozen);
+        let w = noop_waker();
+        assert!(f.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        drop(f);
+        // The kernel may still read the memory: it comes home only after the
+        // cancelled request ends, never before, and never not at all.
+        drop((c, s));
+        wait_quiescent(&payload);
+        assert_eq!(payload.stats().frozen_buffers, 0);
+    }
+}
+
+#[test]
 fn thousands_of_connections_dropped_mid_stream_return_every_buffer() {
     let _serial = serial();
     let pool = BufferPool::new();

@@ -149,6 +149,8 @@ pub use builder::{
 #[cfg(feature = "test-util")]
 pub use faults::Fault;
 pub use many::ReadMany;
+#[cfg(feature = "bytes")]
+pub use net::SendBytes;
 pub use net::{
     Accept, Incoming, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT,
     DEFAULT_RECV_SIZE,

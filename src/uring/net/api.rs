@@ -5,7 +5,7 @@ use crate::uring::builder::RingBuilder;
 #[cfg(doc)]
 use crate::uring::net::config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
 use crate::uring::net::engine::Engine;
-use crate::uring::net::gather::Gather;
+use crate::uring::net::gather::{Bufs, Gather};
 use crate::uring::net::poller::Dir;
 use crate::uring::net::uring::Tok;
 use crate::uring::ring::Ring;
@@ -128,12 +128,12 @@ struct Sending<'a> {
 }
 
 enum SendState {
-    Uring { shard: usize, tok: Option<Tok>, bufs: Option<Vec<PooledBuffer>> },
+    Uring { shard: usize, tok: Option<Tok>, bufs: Option<Bufs> },
     Poll { reg: bool, g: Option<Gather> },
 }
 
 impl Sending<'_> {
-    fn new(ring: &Ring, fd: RawFd, bufs: Vec<PooledBuffer>) -> Sending<'_> {
+    fn new(ring: &Ring, fd: RawFd, bufs: Bufs) -> Sending<'_> {
         let state = match ring.net.engine() {
             Ok(Engine::Uring(_)) => SendState::Uring { shard: ring.net_shard(), tok: None, bufs: Some(bufs) },
             _ => SendState::Poll { reg: false, g: Some(Gather::new(bufs)) },
@@ -141,7 +141,7 @@ impl Sending<'_> {
         Sending { ring, fd, state, _sock: PhantomData }
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Vec<PooledBuffer>>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bufs>> {
         match (&mut self.state, self.ring.net.engine()) {
             (_, Err(e)) => Poll::Ready(Err(e)),
             (SendState::Uring { shard, tok, bufs }, Ok(Engine::Uring(v))) => {
@@ -166,11 +166,20 @@ impl Drop for Sending<'_> {
     }
 }
 
+/// The pooled buffers a send of them hands back.
+fn pooled(b: Bufs) -> Vec<PooledBuffer> {
+    match b {
+        Bufs::Pooled(v) => v,
+        #[cfg(feature = "bytes")]
+        Bufs::Bytes(_) => unreachable!("a pooled send owns pooled buffers"),
+    }
+}
+
 impl Future for SendAll<'_> {
     type Output = io::Result<PooledBuffer>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().0.poll(cx).map(|r| r.map(|mut v| v.pop().expect("one buffer in, one out")))
+        self.get_mut().0.poll(cx).map(|r| r.map(|b| pooled(b).pop().expect("one buffer in, one out")))
     }
 }
 
@@ -178,7 +187,24 @@ impl Future for SendVectored<'_> {
     type Output = io::Result<Vec<PooledBuffer>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().0.poll(cx)
+        self.get_mut().0.poll(cx).map(|r| r.map(pooled))
+    }
+}
+
+/// The future of [`Ring::send_bytes`] and [`Ring::send_bytes_vectored`]:
+/// every byte sent, in order (feature `bytes`). The `Bytes` are dropped once
+/// the kernel is done with them, also when the future is dropped first.
+#[cfg(feature = "bytes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+#[must_use = "futures do nothing unless polled"]
+pub struct SendBytes<'a>(Sending<'a>);
+
+#[cfg(feature = "bytes")]
+impl Future for SendBytes<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().0.poll(cx).map(|r| r.map(drop))
     }
 }
 
@@ -332,7 +358,7 @@ impl Ring {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send<'a, S: AsFd>(&'a self, socket: &'a S, buf: PooledBuffer) -> SendAll<'a> {
-        SendAll(Sending::new(self, socket.as_fd().as_raw_fd(), vec![buf]))
+        SendAll(Sending::new(self, socket.as_fd().as_raw_fd(), Bufs::Pooled(vec![buf])))
     }
 
     /// Sends every buffer of `bufs`, in order, gathering up to `IOV_MAX`
@@ -360,7 +386,63 @@ impl Ring {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_vectored<'a, S: AsFd>(&'a self, socket: &'a S, bufs: Vec<PooledBuffer>) -> SendVectored<'a> {
-        SendVectored(Sending::new(self, socket.as_fd().as_raw_fd(), bufs))
+        SendVectored(Sending::new(self, socket.as_fd().as_raw_fd(), Bufs::Pooled(bufs)))
+    }
+
+    /// Sends all of `bytes` (feature `bytes`): a frozen pool buffer, a slice
+    /// of one, or any other `Bytes`, without copying. The kernel reads the
+    /// memory in place, so the future owns the `Bytes` until the send is
+    /// done, and a future dropped early hands it to the ring until the
+    /// kernel lets go.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let mut b = pool.with_capacity(11);
+    /// b.extend_from_slice(b"hello world");
+    /// let frozen = b.freeze();
+    /// futures::executor::block_on(ring.send_bytes(&server, frozen.slice(6..)))?;
+    /// let mut got = [0; 5];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"world");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "bytes")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+    pub fn send_bytes<'a, S: AsFd>(&'a self, socket: &'a S, bytes: bytes::Bytes) -> SendBytes<'a> {
+        SendBytes(Sending::new(self, socket.as_fd().as_raw_fd(), Bufs::Bytes(vec![bytes])))
+    }
+
+    /// Sends every `Bytes` of `parts`, in order, gathering up to `IOV_MAX`
+    /// (1,024) of them in each `SENDMSG` and looping on short sends
+    /// (feature `bytes`): a header and slices of frozen pool buffers, say,
+    /// with no copy.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use bytes::Bytes;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::new(&pool, 8)?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let parts = vec![Bytes::from_static(b"$5\r\n"), Bytes::from_static(b"hello"), Bytes::from_static(b"\r\n")];
+    /// futures::executor::block_on(ring.send_bytes_vectored(&server, parts))?;
+    /// let mut got = [0; 11];
+    /// client.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"$5\r\nhello\r\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "bytes")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "bytes")))]
+    pub fn send_bytes_vectored<'a, S: AsFd>(&'a self, socket: &'a S, parts: Vec<bytes::Bytes>) -> SendBytes<'a> {
+        SendBytes(Sending::new(self, socket.as_fd().as_raw_fd(), Bufs::Bytes(parts)))
     }
 
     /// Accepts one connection: the stream (blocking mode, close-on-exec) and

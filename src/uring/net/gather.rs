@@ -3,11 +3,37 @@
 
 use crate::PooledBuffer;
 
+/// What one send owns until the kernel is done with it: pooled buffers
+/// (handed back to the caller), or `Bytes` (dropped once sent).
+pub(crate) enum Bufs {
+    Pooled(Vec<PooledBuffer>),
+    #[cfg(feature = "bytes")]
+    Bytes(Vec<bytes::Bytes>),
+}
+
+impl Bufs {
+    fn len(&self) -> usize {
+        match self {
+            Bufs::Pooled(v) => v.len(),
+            #[cfg(feature = "bytes")]
+            Bufs::Bytes(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        match self {
+            Bufs::Pooled(v) => v.get(i).map(|b| &b[..]),
+            #[cfg(feature = "bytes")]
+            Bufs::Bytes(v) => v.get(i).map(|b| &b[..]),
+        }
+    }
+}
+
 /// Most iovecs one `sendmsg` takes (`IOV_MAX` on Linux).
 const IOV_MAX: usize = 1024;
 
 pub(crate) struct Gather {
-    bufs: Vec<PooledBuffer>,
+    bufs: Bufs,
     /// The first buffer not wholly sent, and the bytes of it that are.
     idx: usize,
     off: usize,
@@ -22,7 +48,7 @@ pub(crate) struct Gather {
 unsafe impl Send for Gather {}
 
 impl Gather {
-    pub(crate) fn new(bufs: Vec<PooledBuffer>) -> Gather {
+    pub(crate) fn new(bufs: Bufs) -> Gather {
         // SAFETY: an all-zero msghdr is a valid empty one.
         let hdr = Box::new(unsafe { std::mem::zeroed::<libc::msghdr>() });
         let mut g = Gather { bufs, idx: 0, off: 0, iov: Vec::new(), hdr };
@@ -51,7 +77,7 @@ impl Gather {
     /// The rest, if it is within one buffer: its address and length.
     pub(crate) fn single(&self) -> Option<(*const u8, usize)> {
         (self.idx + 1 == self.bufs.len()).then(|| {
-            let b = &self.bufs[self.idx];
+            let b = self.bufs.get(self.idx).expect("idx < len");
             // SAFETY: `off < len`, inside the buffer.
             (unsafe { b.as_ptr().add(self.off) }, b.len() - self.off)
         })
@@ -61,7 +87,9 @@ impl Gather {
     /// the next call on `self`.
     pub(crate) fn msg(&mut self) -> *const libc::msghdr {
         self.iov.clear();
-        for (k, b) in self.bufs[self.idx..].iter().take(IOV_MAX).enumerate() {
+        let end = self.bufs.len().min(self.idx + IOV_MAX);
+        for (k, i) in (self.idx..end).enumerate() {
+            let b = self.bufs.get(i).expect("i < len");
             let skip = if k == 0 { self.off } else { 0 };
             // SAFETY: `skip <= len`, inside the buffer.
             let base = unsafe { b.as_ptr().add(skip) };
@@ -72,7 +100,7 @@ impl Gather {
         &*self.hdr
     }
 
-    pub(crate) fn into_bufs(self) -> Vec<PooledBuffer> {
+    pub(crate) fn into_bufs(self) -> Bufs {
         self.bufs
     }
 }

@@ -3,12 +3,12 @@
 //! io_uring or buffer rings are missing.
 //!
 //! Files: `api.rs` the public surface (builder setters, `Ring::recv` /
-//! `send` / `send_vectored` / `accept` / `incoming` / `shutdown`, their stream and futures); `engine.rs` which engine a
+//! `send` / `send_vectored` / `send_bytes` / `accept` / `incoming` / `shutdown`, their stream and futures); `engine.rs` which engine a
 //! ring runs, started on its first socket operation; `uring.rs` the io_uring
 //! engine (per ring shard one io_uring instance, one provided-buffer ring
 //! from `bufring.rs`, a completion thread), its operation table in `table.rs`; `poller.rs` the fallback (one
 //! `epoll` thread; a buffer is taken from the pool for each `recv` call and
-//! kept only if it got data); `gather.rs` a send's buffers, position and
+//! kept only if it got data); `gather.rs` a send's buffers (pooled or `Bytes`), position and
 //! `msghdr`; `config.rs` settings, defaults and counters.
 
 mod api;
@@ -20,5 +20,7 @@ mod poller;
 mod table;
 mod uring;
 
+#[cfg(feature = "bytes")]
+pub use api::SendBytes;
 pub use api::{Accept, Incoming, RecvStream, SendAll, SendVectored};
 pub use config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};

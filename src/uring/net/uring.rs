@@ -37,7 +37,7 @@
 
 use crate::uring::net::bufring::BufRing;
 use crate::uring::net::config::NetStats;
-use crate::uring::net::gather::Gather;
+use crate::uring::net::gather::{Bufs, Gather};
 pub(crate) use crate::uring::net::table::Tok;
 use crate::uring::net::table::{close_accepted, Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
 use crate::uring::stats::add;
@@ -360,9 +360,9 @@ impl NetShard {
         &self,
         tok: &mut Option<Tok>,
         fd: RawFd,
-        bufs: &mut Option<Vec<PooledBuffer>>,
+        bufs: &mut Option<Bufs>,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<Vec<PooledBuffer>>> {
+    ) -> Poll<io::Result<Bufs>> {
         let mut st = self.lock();
         let t = match *tok {
             Some(t) => t,
