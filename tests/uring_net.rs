@@ -479,6 +479,62 @@ fn a_dropped_send_bytes_future_lets_its_bytes_go_once_the_kernel_is_done() {
 }
 
 #[test]
+fn zero_copy_sends_deliver_everything_and_hand_buffers_back_after_the_notification() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    let ring = Ring::builder(&pool).shards(1).recv_buffers(16, 4096).send_zerocopy_above(1).build().unwrap();
+    if !ring.recv_uses_buffer_ring() {
+        eprintln!("SKIP: no io_uring socket engine here, so no SEND_ZC");
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut c, s) = pair(&l);
+    let one = data(8 << 20, 11);
+    let many: Vec<Vec<u8>> = (0..2000).map(|i| data((i * 7919) % 6000, i as u64)).collect();
+    let mut expect = one.clone();
+    many.iter().for_each(|d| expect.extend_from_slice(d));
+    // The reader lags, so the kernel sends short and the ring resubmits.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        got
+    });
+    let mut b = pool.with_capacity(one.len());
+    b.extend_from_slice(&one);
+    let b = block_on(ring.send(&s, b)).unwrap();
+    assert_eq!(b.len(), one.len());
+    let bufs: Vec<_> = many
+        .iter()
+        .map(|d| {
+            let mut b = pool.with_capacity(d.len().max(1));
+            b.extend_from_slice(d);
+            b
+        })
+        .collect();
+    let back = block_on(ring.send_vectored(&s, bufs)).unwrap();
+    assert_eq!(back.len(), many.len());
+    drop(s);
+    assert!(reader.join().unwrap() == expect, "zero-copy sends lost or reordered bytes");
+    let st = ring.stats();
+    assert!(st.send_zc >= 2, "no SEND_ZC was submitted: {st:?}");
+    assert!(st.send_zc_copied <= st.send_zc);
+    eprintln!("send_zc {} (copied {})", st.send_zc, st.send_zc_copied);
+    // A dropped zero-copy send: its buffer comes home once the kernel's
+    // notification says it let go.
+    let payload = BufferPool::new();
+    let (c, s) = pair(&l);
+    let mut b = payload.with_capacity(16 << 20);
+    b.resize(16 << 20, 1);
+    let mut f = Box::pin(ring.send(&s, b));
+    let w = noop_waker();
+    assert!(f.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    drop(f);
+    drop((c, s));
+    wait_quiescent(&payload);
+}
+
+#[test]
 fn thousands_of_connections_dropped_mid_stream_return_every_buffer() {
     let _serial = serial();
     let pool = BufferPool::new();

@@ -153,7 +153,7 @@ pub use many::ReadMany;
 pub use net::SendBytes;
 pub use net::{
     Accept, Incoming, RecvStream, SendAll, SendVectored, DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT,
-    DEFAULT_RECV_SIZE,
+    DEFAULT_RECV_SIZE, DEFAULT_SEND_ZEROCOPY_ABOVE,
 };
 pub use op::{Fsync, ReadAt, WriteAt};
 pub use registered::RegisteredFile;

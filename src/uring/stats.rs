@@ -46,6 +46,12 @@ pub struct RingStats {
     /// Multishot `recv`s submitted again after one ended (`ENOBUFS`, the
     /// stream's queue bound, or the kernel stopping it).
     pub rearms: u64,
+    /// Socket sends submitted as `SEND_ZC` / `SENDMSG_ZC` (see
+    /// `RingBuilder::send_zerocopy_above`).
+    pub send_zc: u64,
+    /// Of those, the ones whose notification said the kernel copied the
+    /// bytes after all (loopback always does).
+    pub send_zc_copied: u64,
 }
 
 /// One shard's counters, all `Relaxed`: statistics only, nothing is

@@ -3,7 +3,9 @@
 
 use crate::uring::builder::RingBuilder;
 #[cfg(doc)]
-use crate::uring::net::config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
+use crate::uring::net::config::{
+    DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE, DEFAULT_SEND_ZEROCOPY_ABOVE,
+};
 use crate::uring::net::engine::Engine;
 use crate::uring::net::gather::{Bufs, Gather};
 use crate::uring::net::poller::Dir;
@@ -50,6 +52,39 @@ impl RingBuilder {
     /// `recv`s see `ENOBUFS` until buffers come back.
     pub fn recv_queue_limit(mut self, bytes: usize) -> Self {
         self.net.queue_limit = bytes.max(1);
+        self
+    }
+
+    /// Sends whose unsent rest is at least `bytes` go out as zero-copy
+    /// `SEND_ZC` / `SENDMSG_ZC` on io_uring: the kernel reads the buffers in
+    /// place instead of copying them into the socket, and the send completes
+    /// (handing the buffers back, or letting `Bytes` go) only after the
+    /// kernel's notification that it is done with them. Counted in
+    /// [`RingStats::send_zc`](crate::uring::RingStats) and `send_zc_copied`.
+    /// The fallback engine always copies. Default
+    /// [`DEFAULT_SEND_ZEROCOPY_ABOVE`] (never): on loopback it never paid.
+    ///
+    /// ```
+    /// use bufpool::uring::Ring;
+    /// use std::io::Read;
+    /// let pool = bufpool::BufferPool::new();
+    /// let ring = Ring::builder(&pool).send_zerocopy_above(64 << 10).build()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// let mut b = pool.with_capacity(1 << 20);
+    /// b.resize(1 << 20, 7);
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut got = Vec::new();
+    ///     client.read_to_end(&mut got).map(|_| got)
+    /// });
+    /// let b = futures::executor::block_on(ring.send(&server, b))?;
+    /// drop(server);
+    /// assert_eq!(reader.join().unwrap()?.len(), b.len());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_zerocopy_above(mut self, bytes: usize) -> Self {
+        self.net.zerocopy_above = bytes;
         self
     }
 }

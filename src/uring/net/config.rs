@@ -12,6 +12,10 @@ pub const DEFAULT_RECV_SIZE: usize = 16 << 10;
 /// Default bound on the bytes one [`RecvStream`](crate::uring::RecvStream) holds received but not yet
 /// yielded; past it the stream stops receiving until it is polled.
 pub const DEFAULT_RECV_QUEUE_LIMIT: usize = 256 << 10;
+/// Default for `RingBuilder::send_zerocopy_above`: never (`usize::MAX`). On
+/// loopback, where it was measured, `SEND_ZC` did not pay at any size
+/// (`docs/benchmarks.md`, "SEND_ZC"); on a real NIC it may.
+pub const DEFAULT_SEND_ZEROCOPY_ABOVE: usize = usize::MAX;
 
 /// Socket counters of one shard (or of the fallback), all `Relaxed`:
 /// statistics, publishing nothing.
@@ -20,6 +24,8 @@ pub(crate) struct NetStats {
     pub(crate) recv: AtomicU64,
     pub(crate) enobufs: AtomicU64,
     pub(crate) rearms: AtomicU64,
+    pub(crate) send_zc: AtomicU64,
+    pub(crate) send_zc_copied: AtomicU64,
 }
 
 impl NetStats {
@@ -29,6 +35,8 @@ impl NetStats {
         s.recv += get(&self.recv);
         s.enobufs += get(&self.enobufs);
         s.rearms += get(&self.rearms);
+        s.send_zc += get(&self.send_zc);
+        s.send_zc_copied += get(&self.send_zc_copied);
     }
 }
 
@@ -38,11 +46,17 @@ pub(crate) struct NetConfig {
     pub(crate) count: usize,
     pub(crate) size: usize,
     pub(crate) queue_limit: usize,
+    pub(crate) zerocopy_above: usize,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { count: DEFAULT_RECV_COUNT, size: DEFAULT_RECV_SIZE, queue_limit: DEFAULT_RECV_QUEUE_LIMIT }
+        NetConfig {
+            count: DEFAULT_RECV_COUNT,
+            size: DEFAULT_RECV_SIZE,
+            queue_limit: DEFAULT_RECV_QUEUE_LIMIT,
+            zerocopy_above: DEFAULT_SEND_ZEROCOPY_ABOVE,
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl Net {
             if self.backend == Backend::IoUring && multishot_kernel() {
                 let mut v = Vec::new();
                 for _ in 0..self.shards {
-                    match uring::start(&self.pool, self.cfg.count, self.cfg.size, self.cfg.queue_limit) {
+                    match uring::start(&self.pool, &self.cfg) {
                         Ok(n) => v.push(n),
                         Err(_) => break,
                     }

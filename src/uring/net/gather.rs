@@ -74,6 +74,11 @@ impl Gather {
         }
     }
 
+    /// Bytes not yet sent.
+    pub(crate) fn rest(&self) -> usize {
+        (self.idx..self.bufs.len()).map(|i| self.bufs.get(i).map_or(0, <[u8]>::len)).sum::<usize>() - self.off
+    }
+
     /// The rest, if it is within one buffer: its address and length.
     pub(crate) fn single(&self) -> Option<(*const u8, usize)> {
         (self.idx + 1 == self.bufs.len()).then(|| {

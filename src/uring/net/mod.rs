@@ -23,4 +23,4 @@ mod uring;
 #[cfg(feature = "bytes")]
 pub use api::SendBytes;
 pub use api::{Accept, Incoming, RecvStream, SendAll, SendVectored};
-pub use config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE};
+pub use config::{DEFAULT_RECV_COUNT, DEFAULT_RECV_QUEUE_LIMIT, DEFAULT_RECV_SIZE, DEFAULT_SEND_ZEROCOPY_ABOVE};

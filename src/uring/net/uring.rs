@@ -36,7 +36,7 @@
 //!   pool before the drop returns.
 
 use crate::uring::net::bufring::BufRing;
-use crate::uring::net::config::NetStats;
+use crate::uring::net::config::{NetConfig, NetStats};
 use crate::uring::net::gather::{Bufs, Gather};
 pub(crate) use crate::uring::net::table::Tok;
 use crate::uring::net::table::{close_accepted, Kind, NetState, OpState, RecvSt, SendSt, NO_FILE};
@@ -58,6 +58,11 @@ const CANCEL: u64 = u64::MAX - 1;
 const ENTER_GETEVENTS: u32 = 1;
 /// The buffer group id of the shard's ring.
 const BGID: u16 = 0;
+/// `IORING_NOTIF_USAGE_ZC_COPIED`: a zero-copy send's notification result
+/// bit saying the kernel copied the data after all.
+const ZC_COPIED: u32 = 1 << 31;
+/// `IORING_SEND_ZC_REPORT_USAGE`: ask for that bit.
+const ZC_REPORT_USAGE: u16 = 1 << 3;
 
 /// One shard's socket engine.
 pub(crate) struct NetShard {
@@ -69,11 +74,14 @@ pub(crate) struct NetShard {
     pub(crate) stats: NetStats,
     /// `RingBuilder::recv_queue_limit`.
     queue_limit: usize,
+    /// `RingBuilder::send_zerocopy_above`.
+    zerocopy_above: usize,
 }
 
 /// Why a shard could not start: the kernel lacks what it needs (fall back),
 /// or another error.
-pub(crate) fn start(pool: &BufferPool, count: usize, size: usize, queue_limit: usize) -> io::Result<Arc<NetShard>> {
+pub(crate) fn start(pool: &BufferPool, cfg: &NetConfig) -> io::Result<Arc<NetShard>> {
+    let (count, size) = (cfg.count, cfg.size);
     let ring: IoUring = IoUring::builder().setup_cqsize((4 * count as u32).max(4096)).build(256)?;
     // The fixed-file table for recv streams: as many slots as this process
     // may have descriptors (the kernel's own limit), at most 65536; none if
@@ -99,8 +107,14 @@ pub(crate) fn start(pool: &BufferPool, count: usize, size: usize, queue_limit: u
         files_next: 0,
         files,
     };
-    let shard =
-        Arc::new(NetShard { ring, st: Mutex::new(st), cv: Condvar::new(), stats: NetStats::default(), queue_limit });
+    let shard = Arc::new(NetShard {
+        ring,
+        st: Mutex::new(st),
+        cv: Condvar::new(),
+        stats: NetStats::default(),
+        queue_limit: cfg.queue_limit,
+        zerocopy_above: cfg.zerocopy_above,
+    });
     let s = shard.clone();
     std::thread::Builder::new().name("bufpool-net".into()).spawn(move || s.completion_thread())?;
     Ok(shard)
@@ -371,7 +385,7 @@ impl NetShard {
                 if g.done() {
                     return Poll::Ready(Ok(g.into_bufs()));
                 }
-                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None })));
+                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None, zc: false })));
                 *tok = Some(t);
                 t
             }
@@ -383,25 +397,45 @@ impl NetShard {
         let mut r = Reaped::default();
         let out = loop {
             let Some(op) = st.get(t) else { break Some(Err(io::Error::other("send state lost"))) };
+            // A zero-copy send's buffers stay the kernel's until its
+            // notification, the request's last completion.
+            let inflight = op.inflight;
             let Kind::Send(s) = &mut op.kind else { unreachable!("a send token names a send") };
-            if s.result.is_some() {
+            if s.result.is_some() && !inflight {
                 let Some(OpState { kind: Kind::Send(s), .. }) = st.release(t) else { unreachable!() };
                 *tok = None;
                 let SendSt { g, result, .. } = *s;
                 break Some(result.expect("checked").map(|()| g.into_bufs()));
             }
-            if !s.resubmit {
+            if !s.resubmit || inflight {
                 op.waker = Some(cx.waker().clone());
                 break None;
             }
             s.resubmit = false;
+            s.zc = s.g.rest() >= self.zerocopy_above;
+            if s.zc {
+                add(&self.stats.send_zc, 1);
+            }
             // The buffers (and the msghdr) stay in the table until the
-            // request's completion is reaped.
-            let e = match s.g.single() {
-                Some((p, n)) => opcode::Send::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
+            // request's last completion is reaped.
+            let e = match (s.g.single(), s.zc) {
+                (Some((p, n)), false) => opcode::Send::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
                     .flags(libc::MSG_NOSIGNAL)
                     .build(),
-                None => opcode::SendMsg::new(types::Fd(fd), s.g.msg()).flags(libc::MSG_NOSIGNAL as u32).build(),
+                (Some((p, n)), true) => opcode::SendZc::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .zc_flags(ZC_REPORT_USAGE)
+                    .build(),
+                (None, false) => {
+                    opcode::SendMsg::new(types::Fd(fd), s.g.msg()).flags(libc::MSG_NOSIGNAL as u32).build()
+                }
+                (None, true) => {
+                    // A SENDMSG_ZC carries its zero-copy flags in `ioprio`.
+                    opcode::SendMsgZc::new(types::Fd(fd), s.g.msg())
+                        .flags(libc::MSG_NOSIGNAL as u32)
+                        .ioprio(ZC_REPORT_USAGE)
+                        .build()
+                }
             }
             .user_data(t.user_data());
             if let Err(e) = self.submit(&mut st, &e) {
@@ -630,7 +664,13 @@ impl NetShard {
                     if let Some(b) = picked {
                         gone.push(b);
                     }
-                    if res > 0 {
+                    if cqueue::notif(flags) {
+                        // A zero-copy send's notification: the kernel let go
+                        // of the buffers (its `!more` ends the request below).
+                        if res as u32 & ZC_COPIED != 0 {
+                            add(&self.stats.send_zc_copied, 1);
+                        }
+                    } else if res > 0 {
                         s.g.advance(res as usize);
                         if s.g.done() {
                             s.result = Some(Ok(()));
