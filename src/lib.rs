@@ -25,7 +25,7 @@
 //! | `bytes` | `PooledBuffer::freeze() -> Bytes`, `BufMut`, `pool.lines()`, `pool.length_delimited()` (and their `*_tokio` twins with `tokio`) as `Stream`s, `pool.frame_writer()` / `pool.line_writer()` | `bytes`, `futures-core` (the `Stream` trait: a few traits, no code to speak of; the same one `uring` uses) |
 //! | `tokio` | the async read layer on tokio's `AsyncRead` / `AsyncWrite`, no adapter | `tokio` (no default features) |
 //! | `tokio-util` | `pool.framed_read(reader, decoder)`: any `tokio_util::codec::Decoder` over pooled read buffers, no memory held between frames (implies `bytes`, `tokio`) | `tokio-util` (`codec` only) |
-//! | `uring` | `bufpool::uring::Ring`: io_uring file reads and writes on pool buffers, `read_many` streams, registered files, thread fallback | `io-uring`, `futures-core` (the `Stream` trait) |
+//! | `uring` | `bufpool::uring::Ring`: io_uring file reads and writes on pool buffers, `read_many` streams, registered files, thread fallback; sockets: multishot `recv` into a provided-buffer ring of pool buffers, `send` / `send_vectored` (and `send_bytes` with `bytes`), optional `SEND_ZC`, `accept` / `incoming`, readiness fallback | `io-uring`, `futures-core` (the `Stream` trait) |
 //! | `test-util` | hooks for this crate's own tests (`BufferPool::reserved_bytes`, `RingBuilder::inject_faults`); not a stable API | — |
 //!
 //! (The README holds the same table; `tests/features_table.rs` checks that

@@ -641,6 +641,51 @@ fn shutdown_write_gives_the_peer_end_of_stream_on_both_engines() {
 }
 
 #[test]
+fn several_accepts_waiting_on_one_listener_are_all_woken() {
+    let _serial = serial();
+    let pool = BufferPool::new();
+    for ring in net_rings(&pool, 16, 4096) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let counts: Vec<_> = (0..4).map(|_| std::sync::Arc::new(WakeCount::default())).collect();
+        let wakers: Vec<_> = counts.iter().map(|c| std::task::Waker::from(c.clone())).collect();
+        let mut accepts: Vec<_> = (0..4).map(|_| Box::pin(ring.accept(&l))).collect();
+        for (a, w) in accepts.iter_mut().zip(&wakers) {
+            assert!(a.as_mut().poll(&mut Context::from_waker(w)).is_pending());
+        }
+        let clients: Vec<_> = (0..4).map(|_| TcpStream::connect(l.local_addr().unwrap()).unwrap()).collect();
+        let t = std::time::Instant::now();
+        let mut done = [false; 4];
+        while done.iter().any(|d| !d) {
+            for (k, (a, w)) in accepts.iter_mut().zip(&wakers).enumerate() {
+                if !done[k] && counts[k].0.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                    counts[k].0.store(0, std::sync::atomic::Ordering::SeqCst);
+                    done[k] = a.as_mut().poll(&mut Context::from_waker(w)).is_ready();
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "accepts {:?} were never woken though connections wait ({:?})",
+                done,
+                ring.backend()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(clients);
+    }
+}
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
 fn incoming_accepts_many_and_dropping_it_closes_the_unyielded() {
     let _serial = serial();
     let pool = BufferPool::new();

@@ -30,8 +30,11 @@ const STOP: u64 = u64::MAX;
 struct Interest {
     read_ready: bool,
     write_ready: bool,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    /// Owners waiting to read (or accept) and to write: several may wait
+    /// on one socket (accept loops sharing a listener, a reader beside a
+    /// writer), and a readiness edge wakes all of them.
+    readers: Vec<Waker>,
+    writers: Vec<Waker>,
     /// Owners that registered this socket and are not dropped.
     users: usize,
 }
@@ -104,11 +107,11 @@ impl Poller {
                     let err = e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
                     if err || e & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0 {
                         i.read_ready = true;
-                        wake.extend(i.reader.take());
+                        wake.append(&mut i.readers);
                     }
                     if err || e & libc::EPOLLOUT as u32 != 0 {
                         i.write_ready = true;
-                        wake.extend(i.writer.take());
+                        wake.append(&mut i.writers);
                     }
                 }
             }
@@ -162,14 +165,16 @@ impl Poller {
         let mut map = self.map.lock();
         let i = map.entry(fd).or_default();
         let (ready, slot) = match dir {
-            Dir::Read => (&mut i.read_ready, &mut i.reader),
-            Dir::Write => (&mut i.write_ready, &mut i.writer),
+            Dir::Read => (&mut i.read_ready, &mut i.readers),
+            Dir::Write => (&mut i.write_ready, &mut i.writers),
         };
         if *ready {
             *ready = false;
             return Poll::Ready(Ok(()));
         }
-        *slot = Some(cx.waker().clone());
+        if !slot.iter().any(|w| w.will_wake(cx.waker())) {
+            slot.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 
@@ -281,17 +286,25 @@ impl Poller {
     /// registration. A leaked owner's count stays until a new socket with the
     /// number registers afresh.
     pub(crate) fn forget(&self, fd: RawFd, dir: Dir) {
-        let mut map = self.map.lock();
-        let Some(i) = map.get_mut(&fd) else { return };
-        match dir {
-            Dir::Read => i.reader = None,
-            Dir::Write => i.writer = None,
-        }
-        i.users = i.users.saturating_sub(1);
-        if i.users == 0 {
-            map.remove(&fd);
-            // SAFETY: `fd` is open (borrowed by the dropped owner's caller).
-            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+        // The dropped owner's waker is among the waiters, but which one is
+        // unknown: wake them all, and the live ones register again.
+        let others = {
+            let mut map = self.map.lock();
+            let Some(i) = map.get_mut(&fd) else { return };
+            let others = std::mem::take(match dir {
+                Dir::Read => &mut i.readers,
+                Dir::Write => &mut i.writers,
+            });
+            i.users = i.users.saturating_sub(1);
+            if i.users == 0 {
+                map.remove(&fd);
+                // SAFETY: `fd` is open (borrowed by the dropped owner's caller).
+                unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+            }
+            others
+        };
+        for w in others {
+            w.wake();
         }
     }
 
