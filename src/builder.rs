@@ -102,6 +102,7 @@ impl Builder {
         /// of this pool, plus what thread caches hold ready to hand out (at
         /// most `tls_cache_bytes` each), counted in capacity. Default:
         /// unlimited (`usize::MAX`; nothing is counted, and no path pays for it).
+        /// `0` is a [`BuildError`](crate::BuildError).
         ///
         /// At the cap, [`BufferPool::try_get`] fails with an error for which
         /// [`AllocError::is_over_budget`](crate::AllocError::is_over_budget)
@@ -232,6 +233,9 @@ impl Builder {
         let max_pooled_bytes =
             self.max_pooled_bytes.unwrap_or_else(|| default_max_pooled_bytes(crate::alloc::physical_memory()));
         let max_outstanding_bytes = self.max_outstanding_bytes.unwrap_or(usize::MAX);
+        if max_outstanding_bytes == 0 {
+            return Err(BuildError::ZeroOutstandingCap);
+        }
         let max_outstanding_bytes =
             if max_outstanding_bytes as u64 >= crate::budget::VALUE { usize::MAX } else { max_outstanding_bytes };
         let tls_default = DEFAULT_TLS_CACHE_BYTES.min(max_pooled_bytes / 8);

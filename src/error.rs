@@ -52,6 +52,8 @@ pub enum BuildError {
     ZeroIdleTimeout,
     /// `track_outstanding(0)`.
     ZeroSampleInterval,
+    /// `max_outstanding_bytes(0)`: no buffer could ever be handed out.
+    ZeroOutstandingCap,
 }
 
 impl fmt::Display for BuildError {
@@ -80,6 +82,9 @@ impl fmt::Display for BuildError {
             Self::ReadSizeTooLarge(n) => write!(f, "read_size must be at most isize::MAX / 2, got {n}"),
             Self::ZeroIdleTimeout => f.write_str("idle_timeout must be non-zero"),
             Self::ZeroSampleInterval => f.write_str("track_outstanding must sample one get in at least 1"),
+            Self::ZeroOutstandingCap => {
+                f.write_str("max_outstanding_bytes must be non-zero (no buffer could ever be handed out); leave it unset for no cap")
+            }
         }
     }
 }

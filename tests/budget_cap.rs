@@ -39,6 +39,16 @@ fn try_get_over_the_cap_is_a_clear_error() {
 }
 
 #[test]
+fn a_zero_cap_is_a_build_error() {
+    let e = BufferPool::builder().max_outstanding_bytes(0).build().unwrap_err();
+    assert_eq!(e, bufpool::BuildError::ZeroOutstandingCap);
+    assert!(e.to_string().contains("max_outstanding_bytes"), "{e}");
+    // The smallest cap that is not absurd builds, and serves what fits.
+    let pool = BufferPool::builder().max_outstanding_bytes(1).build().unwrap();
+    assert!(pool.try_get(4096).unwrap_err().is_over_budget());
+}
+
+#[test]
 fn without_a_cap_nothing_is_charged() {
     let pool = BufferPool::new();
     assert_eq!(pool.config().max_outstanding_bytes(), usize::MAX);
