@@ -13,6 +13,7 @@
 //! dir, and is removed.
 
 mod common;
+mod tour_memory;
 
 use bufpool::uring::Ring;
 use bufpool::BufferPool;
@@ -88,12 +89,13 @@ const MIB: usize = 1024 * KIB;
 const USAGE: &str = "\
 usage: tour [--fallback]
 
-Five short sections, each beside the usual way of doing the same job:
+Six short sections, each beside the usual way of doing the same job:
   1. the pool: small and large buffers reused instead of allocated
   2. the async read layer: idle TCP connections that hold no buffer
   3. framing: lines as zero-copy Bytes, replies gathered with BufMut
   4. io_uring files: reads into pool buffers, many in flight
   5. io_uring sockets: connections on Ring::recv, idle ones holding no buffer
+  6. bounding memory: a cap on bytes handed out, an account per connection
 Where io_uring is refused, sections 4 and 5 run on bufpool's fallback and say so;
 --fallback runs them there even where io_uring works.
 It takes about ten seconds and needs no root.
@@ -128,6 +130,7 @@ fn tour(fallback: bool) -> std::io::Result<()> {
     framing(&pool)?;
     io_uring(&pool, fallback)?;
     sockets(&pool, fallback)?;
+    tour_memory::bounding_memory()?;
     the_end(&pool);
     println!("\ntour finished in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
