@@ -231,3 +231,30 @@ proptest! {
         prop_assert_eq!(read_back(&pool, &w.get_ref().out), items);
     }
 }
+
+#[test]
+fn a_feed_the_pool_refuses_queues_nothing_and_a_retry_frames_exactly() {
+    // A cap with room for one 4 KiB gathering buffer besides the one held.
+    let pool = BufferPool::builder()
+        .max_outstanding_bytes(2 * 4096)
+        .min_buffer_size(4096)
+        .read_size(4096)
+        .tls_cache_bytes(0)
+        .build()
+        .unwrap();
+    let held = pool.get(4096);
+    let mut w = pool.frame_writer(Vec::new()).splice_from(usize::MAX);
+    // Header + 6,000 bytes copied: two gathering buffers, and the cap has one.
+    let payload = Bytes::from(vec![7u8; 6000]);
+    let e = w.feed(payload.clone()).unwrap_err();
+    assert!(e.to_string().contains("max_outstanding_bytes"), "{e}");
+    assert_eq!(w.queued(), 0, "a refused feed left a header or part of a payload queued");
+    assert_eq!(pool.charged_bytes(), 4096, "the refused feed kept a buffer");
+    drop(held);
+    w.feed(payload.clone()).unwrap();
+    futures::executor::block_on(w.flush()).unwrap();
+    let out = w.get_ref();
+    assert_eq!(out.len(), 4 + 6000);
+    assert_eq!(&out[..4], &6000u32.to_be_bytes());
+    assert!(out[4..] == payload[..]);
+}

@@ -195,7 +195,9 @@ impl<W, F> FrameWriter<W, F> {
     ///
     /// # Errors
     /// A frame longer than its 4-byte length field can say
-    /// ([`InvalidInput`](io::ErrorKind::InvalidInput)); nothing is queued.
+    /// ([`InvalidInput`](io::ErrorKind::InvalidInput)), or a pooled buffer
+    /// the pool refuses (`max_outstanding_bytes`, an allocation failure:
+    /// the pool's error as `io::Error`); either way nothing is queued.
     ///
     /// ```
     /// let pool = bufpool::BufferPool::new();
@@ -216,28 +218,49 @@ impl<W, F> FrameWriter<W, F> {
             }
             Encoding::Lines => None,
         };
+        let spliced = item.len() >= self.splice_from && !item.is_empty();
+        let inline = header.map_or(0, |h| h.len())
+            + if spliced { 0 } else { item.len() }
+            + usize::from(self.encoding == Encoding::Lines);
+        // Every buffer the item needs is taken before anything is queued, so
+        // a failed get (the pool's `max_outstanding_bytes`, say) leaves the
+        // queue as it was: never a header without its payload.
+        let mut spare = self.take_room(inline)?;
         if let Some(h) = header {
-            self.put(&h)?;
+            self.put(&h, &mut spare);
         }
-        if item.len() >= self.splice_from && !item.is_empty() {
+        if spliced {
             self.queue.push_back(Segment::Shared(item));
         } else {
-            self.put(&item)?;
+            self.put(&item, &mut spare);
         }
         if self.encoding == Encoding::Lines {
-            self.put(b"\n")?;
+            self.put(b"\n", &mut spare);
         }
         Ok(())
     }
 
-    /// Appends `bytes` to the gathering buffer being filled, taking new ones
-    /// as they fill, and queues them.
-    fn put(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    /// Empty pooled buffers enough, with the room left in the buffer being
+    /// filled, for `n` more bytes; an error (and none taken) if the pool
+    /// refuses one.
+    fn take_room(&self, n: usize) -> io::Result<Vec<PooledBuffer>> {
+        let mut room = self.bufs.back().map_or(0, |b| b.capacity() - b.len());
+        let mut spare = Vec::new();
+        while room < n {
+            let mut b = self.pool.try_get(self.buf_size)?;
+            b.clear();
+            room += b.capacity();
+            spare.push(b);
+        }
+        Ok(spare)
+    }
+
+    /// Appends `bytes` to the gathering buffer being filled, starting the
+    /// buffers of `spare` (from `take_room`) as they fill, and queues them.
+    fn put(&mut self, mut bytes: &[u8], spare: &mut Vec<PooledBuffer>) {
         while !bytes.is_empty() {
             if self.bufs.back().is_none_or(|b| b.len() == b.capacity()) {
-                let mut b = self.pool.try_get(self.buf_size)?;
-                b.clear();
-                self.bufs.push_back(b);
+                self.bufs.push_back(spare.pop().expect("take_room took room for every byte"));
             }
             let id = self.first_id + self.bufs.len() as u64 - 1;
             let open = self.bufs.back_mut().expect("just ensured");
@@ -251,7 +274,6 @@ impl<W, F> FrameWriter<W, F> {
                 _ => self.queue.push_back(Segment::Pooled { id, start, end: start + n }),
             }
         }
-        Ok(())
     }
 
     /// Marks `n` queued bytes written; written segments leave the queue and
