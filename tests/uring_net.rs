@@ -580,19 +580,7 @@ fn echo_once(ring: Ring, run: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send
     l.set_nonblocking(true).unwrap();
     let msg = data(200 << 10, 9);
     let m = msg.clone();
-    let client = std::thread::spawn(move || {
-        let mut c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let w = c.try_clone().unwrap();
-        let writer = std::thread::spawn(move || {
-            (&w).write_all(&m).unwrap();
-            w.shutdown(std::net::Shutdown::Write).unwrap();
-        });
-        let mut back = Vec::new();
-        c.read_to_end(&mut back).unwrap();
-        writer.join().unwrap();
-        back
-    });
+    let client = std::thread::spawn(move || echo_client(addr, m));
     run(Box::pin(async move {
         let (s, _) = ring.accept(&l).await.unwrap();
         let mut rx = ring.recv(&s);

@@ -9,8 +9,7 @@ use bufpool::uring::Ring;
 use bufpool::BufferPool;
 use futures_lite::future;
 use futures_lite::StreamExt;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use uring_common::*;
@@ -100,18 +99,7 @@ fn socket_echo_on_smol_tasks() {
             .map(|i| {
                 std::thread::spawn(move || {
                     let msg: Vec<u8> = (0..(64 << 10) as u64).map(|k| pattern(k + i as u64)).collect();
-                    let mut c = TcpStream::connect(addr).unwrap();
-                    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-                    let w = c.try_clone().unwrap();
-                    let m = msg.clone();
-                    let writer = std::thread::spawn(move || {
-                        (&w).write_all(&m).unwrap();
-                        w.shutdown(std::net::Shutdown::Write).unwrap();
-                    });
-                    let mut back = Vec::new();
-                    c.read_to_end(&mut back).unwrap();
-                    writer.join().unwrap();
-                    back == msg
+                    echo_client(addr, msg.clone()) == msg
                 })
             })
             .collect();

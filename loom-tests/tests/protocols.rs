@@ -14,7 +14,7 @@ use loom::thread;
 
 const SIZE: usize = 4096;
 
-fn small_pool() -> BufferPool {
+fn small_builder() -> bufpool::Builder {
     BufferPool::builder()
         .cpus(2)
         .num_shards(2)
@@ -24,8 +24,10 @@ fn small_pool() -> BufferPool {
         .max_buffer_size(2 * SIZE)
         .max_pooled_bytes(1 << 20)
         .tls_cache_bytes(1 << 20)
-        .build()
-        .unwrap()
+}
+
+fn small_pool() -> BufferPool {
+    small_builder().build().unwrap()
 }
 
 fn filled(pool: &BufferPool, byte: u8) -> PooledBuffer {
@@ -260,19 +262,7 @@ fn owner_exit_races_foreign_drop() {
 }
 
 fn capped_pool() -> BufferPool {
-    BufferPool::builder()
-        .cpus(2)
-        .num_shards(2)
-        .max_buffers_per_shard(2)
-        .tls_cache_size(1)
-        .min_buffer_size(SIZE)
-        .max_buffer_size(2 * SIZE)
-        .max_pooled_bytes(1 << 20)
-        .tls_cache_bytes(1 << 20)
-        .max_outstanding_bytes(SIZE)
-        .read_size(SIZE)
-        .build()
-        .unwrap()
+    small_builder().max_outstanding_bytes(SIZE).read_size(SIZE).build().unwrap()
 }
 
 /// `max_outstanding_bytes`: a waiter queued at the cap (`get_async`) while

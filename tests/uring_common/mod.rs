@@ -70,3 +70,20 @@ pub fn scale(n: usize) -> usize {
 fn running_on_valgrind() -> bool {
     std::env::var("LD_PRELOAD").map(|v| v.contains("valgrind")).unwrap_or(false)
 }
+
+/// An echo client: connects to `addr`, writes `msg` from a second thread
+/// and shuts its side down, and returns everything it read back.
+pub fn echo_client(addr: std::net::SocketAddr, msg: Vec<u8>) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        (&w).write_all(&msg).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    back
+}
