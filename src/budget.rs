@@ -350,12 +350,7 @@ impl Cap {
     #[cfg(not(loom))]
     fn start_reaper(&self, q: &mut Queue) {
         let Some(me) = self.me.upgrade() else { return };
-        let spawned = std::thread::Builder::new().name("bufpool-reaper".into()).spawn(move || {
-            while me.reap() {
-                std::thread::sleep(CLAIM_TIMEOUT / 2);
-            }
-        });
-        q.reaper = spawned.is_ok();
+        q.reaper = crate::sync::spawn_reaper("bufpool-reaper", CLAIM_TIMEOUT / 2, move || me.reap());
     }
 
     #[cfg(loom)]

@@ -204,3 +204,22 @@ impl<T> OwnerCell<T> {
         }
     }
 }
+
+/// Starts a short-lived thread that calls `round` every `period` until it
+/// returns false (the budget's and the ring waiters' reapers of unclaimed
+/// grants). False if the thread could not be started.
+#[cfg(not(loom))]
+pub(crate) fn spawn_reaper(
+    name: &str,
+    period: std::time::Duration,
+    mut round: impl FnMut() -> bool + Send + 'static,
+) -> bool {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while round() {
+                std::thread::sleep(period);
+            }
+        })
+        .is_ok()
+}

@@ -137,12 +137,7 @@ impl Waiters {
     /// queue's lock.
     fn start_reaper(&self, q: &mut Queue) {
         let Some(me) = self.me.upgrade() else { return };
-        let spawned = std::thread::Builder::new().name("bufpool-slot-reaper".into()).spawn(move || {
-            while me.reap() {
-                std::thread::sleep(CLAIM_TIMEOUT / 2);
-            }
-        });
-        q.reaper = spawned.is_ok();
+        q.reaper = crate::sync::spawn_reaper("bufpool-slot-reaper", CLAIM_TIMEOUT / 2, move || me.reap());
     }
 
     /// Passes on each wake-up unclaimed for [`CLAIM_TIMEOUT`]; false (and
