@@ -124,5 +124,5 @@ pub use io::{pooled_copy, pooled_read, BufReader, CopyFuture, ReadExactFuture, R
 pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
 pub use pool::global;
 pub use pool::{BufferPool, GetFuture};
-pub use stats::Stats;
+pub use stats::{ClassStats, Stats};
 pub use track::{OutstandingBuffer, OutstandingReport};

@@ -9,7 +9,7 @@ use crate::central::Central;
 use crate::config::Config;
 use crate::error::AllocError;
 use crate::local;
-use crate::stats::Stats;
+use crate::stats::{ClassStats, Stats};
 use crate::sync::Arc;
 use std::fmt;
 use std::future::Future;
@@ -254,6 +254,28 @@ impl BufferPool {
     /// A snapshot of the pool's counters, summed over every thread.
     pub fn stats(&self) -> Stats {
         self.inner().stats()
+    }
+
+    /// Per size class in use (a get or an idle buffer so far), smallest
+    /// first: its capacity, idle buffers and bytes, outstanding buffers,
+    /// gets, misses and peak. See [`ClassStats`] for how exact each is.
+    ///
+    /// Reading them walks every thread cache's counters and every shard's
+    /// queue of each class, under the lock that `stats` takes; nothing is
+    /// counted for it on the get and drop paths beyond what `stats` needs.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let small = pool.get(4 * 1024);
+    /// let big = pool.get(256 * 1024);
+    /// let per_class: Vec<bufpool::ClassStats> = pool.class_stats();
+    /// assert_eq!(per_class.len(), 2);
+    /// assert_eq!(per_class[0].capacity, small.capacity());
+    /// assert_eq!(per_class[1].capacity, big.capacity());
+    /// assert!(per_class.iter().all(|c| c.outstanding_buffers == 1));
+    /// ```
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        self.inner().class_stats()
     }
 
     /// Gives idle memory back to the OS: every buffer in the shards and in the

@@ -76,6 +76,9 @@ impl<T> BoundedQueue<T> {
     pub(crate) fn pop(&self) -> Option<T> {
         self.q.lock().unwrap().pop_front()
     }
+    pub(crate) fn len(&self) -> usize {
+        self.q.lock().unwrap().len()
+    }
 }
 
 /// An unbounded MPMC queue for slow paths: crossbeam's lock-free `SegQueue`
@@ -99,6 +102,9 @@ impl<T> UnboundedQueue<T> {
     }
     pub(crate) fn pop(&self) -> Option<T> {
         self.q.lock().unwrap().pop_front()
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.q.lock().unwrap().len()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::budget::Cap;
 use crate::class::{Classes, Fit};
 use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
-use crate::stats::{Registry, Stats, Tally, Totals};
+use crate::stats::{ClassStats, ClassTally, Gauges, Peak, Registry, Stats, Tally, Totals};
 use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
@@ -44,6 +44,15 @@ pub(crate) struct Central {
     /// Counts from paths with no thread cache of their own (orphan gets and
     /// returns, closed pools, discards, evictions), from any thread.
     shared: Tally,
+    /// Per class, as `shared`: the gets and returns of orphan and
+    /// closed-pool paths.
+    shared_classes: Box<[ClassTally]>,
+    /// Bytes in threads' hands (handed out, or idle in a thread cache or an
+    /// inbox), with their peak: `peak_outstanding_bytes` when no
+    /// `max_outstanding_bytes` counts the same thing (then not kept).
+    held: Peak,
+    /// Per class, the buffers in threads' hands, with their peak.
+    class_held: Box<[Peak]>,
     /// Sampled outstanding buffers (`Builder::track_outstanding`).
     tracker: Option<Tracker>,
 }
@@ -91,6 +100,9 @@ impl Central {
             trim_epoch: AtomicU64::new(0),
             registry: Registry::default(),
             shared: Tally::default(),
+            shared_classes: (0..n).map(|_| ClassTally::default()).collect(),
+            held: Peak::default(),
+            class_held: (0..n).map(|_| Peak::default()).collect(),
             tracker: config.track_outstanding().map(Tracker::new),
             classes,
             config,
@@ -498,15 +510,72 @@ impl Central {
 
     pub(crate) fn stats(&self) -> Stats {
         let mut t = self.shared.snapshot();
-        t.add(&self.registry.sum());
-        Stats::from_totals(
-            &t,
-            self.shards.bytes() as u64,
+        let (blocks, shard_bytes, mut all) = self.registry.sum(|| self.shards.bytes() as u64);
+        t.add(&blocks);
+        self.shared_classes.iter().for_each(|c| all.add(&c.snapshot()));
+        let peak_outstanding_bytes = if self.cap.is_limited() { self.cap.peak() as u64 } else { self.held.peak() };
+        let g = Gauges {
+            shard_bytes,
             // Relaxed: statistics.
-            self.pinned_bytes.load(Ordering::Relaxed) as u64,
-            // Relaxed: a statistic.
-            self.pin_failures.load(Ordering::Relaxed),
-        )
+            pinned_bytes: self.pinned_bytes.load(Ordering::Relaxed) as u64,
+            pin_failures: self.pin_failures.load(Ordering::Relaxed),
+            peak_outstanding_bytes,
+            peak_pooled_bytes: self.budget.peak() as u64,
+        };
+        Stats::from_totals(&t, &all, &g)
+    }
+
+    /// Per size class in use, its counters (see `ClassStats`).
+    pub(crate) fn class_stats(&self) -> Vec<ClassStats> {
+        let mut sums = self.registry.class_sums(self.classes.len());
+        for (s, c) in sums.iter_mut().zip(self.shared_classes.iter()) {
+            s.add(&c.snapshot());
+        }
+        sums.iter()
+            .enumerate()
+            .map(|(c, t)| {
+                let shard_buffers = self.shards.class_len(c) as u64;
+                ClassStats::from_totals(self.classes.capacity(c), t, shard_buffers, self.class_held[c].peak())
+            })
+            .filter(ClassStats::in_use)
+            .collect()
+    }
+
+    /// Adds 1 to the shared per-class counter `pick` chooses for class `c`
+    /// (any thread may).
+    pub(crate) fn count_class(&self, c: usize, pick: impl FnOnce(&ClassTally) -> &AtomicU64) {
+        // Relaxed: statistics; nothing is published through them.
+        pick(&self.shared_classes[c]).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `mem` came into a thread's hands (a get the thread's cache did not
+    /// serve): the peaks' gauges rise. Slow paths only.
+    #[inline]
+    pub(crate) fn hold(&self, mem: &Mem) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        if !self.cap.is_limited() {
+            self.held.add(mem.cap as u64);
+        }
+        if mem.class() != NOT_POOLED {
+            self.class_held[mem.class() as usize].add(1);
+        }
+    }
+
+    /// `mem` left a thread's hands (to the shards, freed, detached): the
+    /// undo of [`hold`](Self::hold).
+    #[inline]
+    pub(crate) fn unhold(&self, mem: &Mem) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        if !self.cap.is_limited() {
+            self.held.sub(mem.cap as u64);
+        }
+        if mem.class() != NOT_POOLED {
+            self.class_held[mem.class() as usize].sub(1);
+        }
     }
 
     /// Bytes reserved against `max_pooled_bytes` (shards plus thread-cache
