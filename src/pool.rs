@@ -278,6 +278,71 @@ impl BufferPool {
         self.inner().class_stats()
     }
 
+    /// Publishes this pool's statistics through the [`metrics`](::metrics)
+    /// facade as counters and gauges labelled `pool = name`, pool-wide and
+    /// per size class in use (labelled `class` with the class's capacity).
+    /// The handles are built now, with the recorder in effect at this call,
+    /// and set from `stats()` and `class_stats()` now, at each tick of the
+    /// pool's idle clock (every `idle_timeout`), and whenever
+    /// [`refresh_metrics`](Self::refresh_metrics) is called; never on a get
+    /// or drop. `examples/metrics.rs` prints them through
+    /// `metrics-exporter-prometheus`.
+    ///
+    /// A pool registered twice publishes under both names.
+    ///
+    /// # Names
+    ///
+    /// Every series carries the label `pool` (the name given at registration).
+    /// Counters (monotonic over the pool's life): `bufpool_gets_total`,
+    /// `bufpool_cache_hits_total`, `bufpool_shard_hits_total`, `bufpool_steals_total`,
+    /// `bufpool_fresh_allocations_total`, `bufpool_unpooled_total`, `bufpool_returns_total`,
+    /// `bufpool_discards_total`, `bufpool_evictions_total`, `bufpool_right_sized_total`,
+    /// `bufpool_prefilled_total`, `bufpool_pin_failures_total`. Gauges, in bytes:
+    /// `bufpool_pooled_bytes`, `bufpool_listed_bytes`, `bufpool_outstanding_bytes`,
+    /// `bufpool_frozen_bytes`, `bufpool_pinned_bytes`,
+    /// `bufpool_peak_outstanding_bytes`, `bufpool_peak_pooled_bytes`; in buffers:
+    /// `bufpool_outstanding_buffers`, `bufpool_frozen_buffers`.
+    ///
+    /// Per size class in use, with the label `class` (the class's capacity in
+    /// bytes, `class="65536"`): counters `bufpool_class_gets_total`,
+    /// `bufpool_class_misses_total`, `bufpool_class_returns_total`; gauges
+    /// `bufpool_class_idle_buffers`, `bufpool_class_idle_bytes`,
+    /// `bufpool_class_outstanding_buffers`,
+    /// `bufpool_class_peak_outstanding_buffers`. A class's series are
+    /// registered at the first refresh that finds the class in use, with the
+    /// recorder in effect then.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// pool.register_metrics("ingest");
+    /// drop(pool.get(64 * 1024));
+    /// pool.refresh_metrics(); // e.g. right before a scrape renders
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn register_metrics(&self, name: &str) {
+        self.inner().register_metrics(name);
+    }
+
+    /// Sets every metric [`register_metrics`](Self::register_metrics)
+    /// published for this pool from fresh `stats()` and `class_stats()`
+    /// snapshots: for a scraper to call before it renders, so what it shows
+    /// is current rather than as of the last idle-clock tick. Costs what
+    /// those two calls cost; a no-op for a pool never registered.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// pool.register_metrics("ingest");
+    /// let b = pool.get(4096);
+    /// pool.refresh_metrics();
+    /// # drop(b);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn refresh_metrics(&self) {
+        self.inner().refresh_metrics(true);
+    }
+
     /// Gives idle memory back to the OS: every buffer in the shards and in the
     /// calling thread's cache is freed now; other threads' caches are freed at
     /// their next operation on any pool.

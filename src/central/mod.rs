@@ -55,6 +55,10 @@ pub(crate) struct Central {
     class_held: Box<[Peak]>,
     /// Sampled outstanding buffers (`Builder::track_outstanding`).
     tracker: Option<Tracker>,
+    /// The registrations of `BufferPool::register_metrics`, refreshed on
+    /// each tick of the idle clock (see `metrics.rs`).
+    #[cfg(feature = "metrics")]
+    published: crate::sync::Mutex<Vec<crate::metrics::Published>>,
 }
 
 /// Where [`Central::obtain`] found a buffer.
@@ -104,6 +108,8 @@ impl Central {
             held: Peak::default(),
             class_held: (0..n).map(|_| Peak::default()).collect(),
             tracker: config.track_outstanding().map(Tracker::new),
+            #[cfg(feature = "metrics")]
+            published: crate::sync::Mutex::new(Vec::new()),
             classes,
             config,
         }
@@ -473,6 +479,32 @@ impl Central {
             self.drain(k..k + 1, true);
         }
         Self::bump_global_epoch();
+        #[cfg(feature = "metrics")]
+        self.refresh_metrics(false);
+    }
+
+    /// Publishes a new registration of this pool's statistics.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn register_metrics(&self, name: &str) {
+        let p = crate::metrics::Published::register(name);
+        p.refresh(&self.stats(), &self.class_stats());
+        self.published.lock().push(p);
+    }
+
+    /// Sets every registration's handles from fresh snapshots. With `wait`
+    /// false (the idle clock's tick, on some thread's slow path), skipped
+    /// while another refresh runs.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn refresh_metrics(&self, wait: bool) {
+        let published = if wait { Some(self.published.lock()) } else { self.published.try_lock() };
+        let Some(published) = published else { return };
+        if published.is_empty() {
+            return;
+        }
+        let (s, per_class) = (self.stats(), self.class_stats());
+        for p in published.iter() {
+            p.refresh(&s, &per_class);
+        }
     }
 
     // ---- statistics ----------------------------------------------------
