@@ -9,7 +9,7 @@
 //!
 //! [`BufferPool::stats`]: crate::BufferPool::stats
 
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering, StatAtomicU64};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -115,7 +115,10 @@ impl Tally {
 /// `local/block.rs`, `Slot`) so the fast paths count with the pointer they
 /// already hold; in `Central` for the paths with no block. Single writer in
 /// a block (the owner, load + store as in [`Tally::bump`]), `fetch_add` in
-/// `Central`.
+/// `Central`. Statistics atomics (std's under loom too): the owner reads
+/// `hits` and `fast_returns` for its refcount on its own thread, and the
+/// total reaches other threads through `Block::merge`'s RMW, never through
+/// these.
 ///
 /// How each per-class figure derives from them, summed over blocks:
 /// gets = `hits + misses`; returns = `fast_returns + returns`; buffers idle
@@ -124,20 +127,20 @@ impl Tally {
 pub(crate) struct ClassTally {
     /// Gets served from a block's bin of this class, on the fast path or the
     /// slow one. With `fast_returns`, part of the block's refcount.
-    pub(crate) hits: AtomicU64,
+    pub(crate) hits: StatAtomicU64,
     /// Returns into the bin on the fast path.
-    pub(crate) fast_returns: AtomicU64,
+    pub(crate) fast_returns: StatAtomicU64,
     /// Gets of this class not served by the calling thread's cache: from the
     /// shards (home, stolen, overflow) or freshly allocated.
-    pub(crate) misses: AtomicU64,
+    pub(crate) misses: StatAtomicU64,
     /// Returns of this class through a slow path (into a bin, the shards, an
     /// inbox, or freed).
-    pub(crate) returns: AtomicU64,
+    pub(crate) returns: StatAtomicU64,
     /// The slow paths' moves in and out of the bin's stack that `hits` and
     /// `fast_returns` do not count: +1 per slow push, -1 per buffer drained
     /// (spill, decay, empty), +1 per hit served from the chain without
     /// passing through the stack.
-    pub(crate) stacked: AtomicU64,
+    pub(crate) stacked: StatAtomicU64,
 }
 
 /// A plain copy of a [`ClassTally`], or a sum of them.
@@ -151,6 +154,35 @@ pub(crate) struct ClassTotals {
 }
 
 impl ClassTally {
+    /// Adds `n` to a counter that only the calling thread writes: as
+    /// [`Tally::bump`], compiled out under `--cfg bufpool_no_stats`.
+    #[inline(always)]
+    pub(crate) fn bump(c: &StatAtomicU64, n: u64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a single-writer counter; see `bump`.
+    #[inline(always)]
+    pub(crate) fn drop_by(c: &StatAtomicU64, n: u64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    /// Adds `n` to `hits` or `fast_returns`, which the refcount relies on:
+    /// as [`Tally::add_owned`], never compiled out.
+    #[inline(always)]
+    pub(crate) fn add_owned(c: &StatAtomicU64, n: u64) {
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
     /// A racy but per-counter-consistent copy.
     pub(crate) fn snapshot(&self) -> ClassTotals {
         // Relaxed: as `Tally::snapshot`.
@@ -180,8 +212,8 @@ impl ClassTotals {
 /// maximum of `now` over its history.
 #[derive(Default)]
 pub(crate) struct Peak {
-    now: AtomicU64,
-    peak: AtomicU64,
+    now: StatAtomicU64,
+    peak: StatAtomicU64,
 }
 
 impl Peak {
@@ -407,9 +439,9 @@ pub struct Stats {
     /// thread caches and inboxes, kept by the slow paths (where that sum
     /// moves; a cache hit or a return into the cache does not change it).
     /// So it is never below the true peak of `outstanding_bytes`, and above
-    /// it by at most what the thread caches held idle at that moment: at
-    /// most `tls_cache_bytes` per thread cache in the bins, and as much
-    /// again listed in its inbox. Under `max_outstanding_bytes` it is the
+    /// it by at most what was idle in threads' hands at that moment: at
+    /// most `tls_cache_bytes` per thread cache in the bins, plus the
+    /// `listed_bytes` of that moment. Under `max_outstanding_bytes` it is the
     /// cap's own peak charge (which also counts bytes granted to waiters
     /// not yet woken). At least `outstanding_bytes` in every snapshot.
     ///
@@ -545,10 +577,11 @@ pub struct ClassStats {
     /// held at once: outstanding plus idle in thread caches' bins and
     /// inboxes, kept by the slow paths where that sum moves (a cache hit or
     /// a return into the cache does not change it). Never below the true
-    /// peak of `outstanding_buffers`; above it by at most what the thread
-    /// caches held idle at that moment, at most `tls_cache_size` buffers per
-    /// thread cache in the bin and `tls_cache_bytes / capacity` in its inbox.
-    /// At least `outstanding_buffers` in every snapshot.
+    /// peak of `outstanding_buffers`; above it by at most what was idle in
+    /// threads' hands at that moment: at most `tls_cache_size` buffers of
+    /// the class per thread cache in the bin, plus those listed for a thread
+    /// (see [`Stats::listed_bytes`]). At least `outstanding_buffers` in every
+    /// snapshot.
     pub peak_outstanding_buffers: u64,
 }
 

@@ -13,7 +13,7 @@ use crate::class::{Classes, Fit};
 use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
 use crate::stats::{ClassStats, ClassTally, Gauges, Peak, Registry, Stats, Tally, Totals};
-use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, StatAtomicU64};
 use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
 pub(crate) use shard::Spot;
@@ -575,7 +575,7 @@ impl Central {
 
     /// Adds 1 to the shared per-class counter `pick` chooses for class `c`
     /// (any thread may).
-    pub(crate) fn count_class(&self, c: usize, pick: impl FnOnce(&ClassTally) -> &AtomicU64) {
+    pub(crate) fn count_class(&self, c: usize, pick: impl FnOnce(&ClassTally) -> &StatAtomicU64) {
         // Relaxed: statistics; nothing is published through them.
         pick(&self.shared_classes[c]).fetch_add(1, Ordering::Relaxed);
     }

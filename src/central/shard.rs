@@ -13,7 +13,7 @@
 //! in the overflow), so an unused class costs one null pointer per shard.
 
 use crate::alloc::Mem;
-use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering, UnboundedQueue};
+use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering, StatAtomicUsize, UnboundedQueue};
 use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
 
@@ -203,13 +203,13 @@ pub(super) enum Stop {
 pub(super) struct Budget {
     reserved: CachePadded<AtomicUsize>,
     /// The highest `reserved` has been (a statistic: `peak_pooled_bytes`).
-    peak: AtomicUsize,
+    peak: StatAtomicUsize,
     max: usize,
 }
 
 impl Budget {
     pub(super) fn new(max: usize) -> Self {
-        Self { reserved: CachePadded::new(AtomicUsize::new(0)), peak: AtomicUsize::new(0), max }
+        Self { reserved: CachePadded::new(AtomicUsize::new(0)), peak: StatAtomicUsize::new(0), max }
     }
 
     /// Reserves `n` bytes if that keeps the total within the cap.

@@ -321,14 +321,14 @@ impl Block {
     /// counter is the refcount's +1.
     #[inline(always)]
     pub(super) fn count_hit(count: &ClassTally) {
-        Tally::add_owned(&count.hits, 1);
+        ClassTally::add_owned(&count.hits, 1);
     }
 
     /// An own buffer came back on the fast path: that counter is the
     /// refcount's −1.
     #[inline(always)]
     pub(super) fn count_fast_return(count: &ClassTally) {
-        Tally::add_owned(&count.fast_returns, 1);
+        ClassTally::add_owned(&count.fast_returns, 1);
     }
 
     /// The slow path issued a buffer that was not a cache hit.

@@ -12,7 +12,7 @@ use crate::central::{Central, Source, Spot};
 use crate::class::Fit;
 use crate::config::Zeroing;
 use crate::error::AllocError;
-use crate::stats::{Tally, Totals};
+use crate::stats::{ClassTally, Tally, Totals};
 use crate::sync::{global_epoch, thread_id, Arc, AtomicU64, Ordering};
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -119,7 +119,7 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
     for (c, bin, count) in p.bins.iter_mut() {
         listed += flush_chain(b, bin, c, matches!(how, Empty::Free));
         for mem in bin.stack.drain(..) {
-            Tally::drop_by(&count.stacked, 1);
+            ClassTally::drop_by(&count.stacked, 1);
             b.sub_cached(mem.cap);
             b.held_out(&mem);
             p.lease -= mem.cap;
@@ -164,7 +164,7 @@ fn decay(b: &Block, p: &mut Private, gen: u64) {
         listed += flush_chain(b, bin, c, false);
         if bin.last_gen + 1 < gen {
             for mem in bin.stack.drain(..) {
-                Tally::drop_by(&count.stacked, 1);
+                ClassTally::drop_by(&count.stacked, 1);
                 b.sub_cached(mem.cap);
                 b.held_out(&mem);
                 p.lease -= mem.cap;
@@ -323,7 +323,7 @@ fn miss(b: &Block, p: &mut Private, fit: Fit, len: usize, prepaid: usize) -> Res
     debug_assert_eq!(mem.cap, need);
     Tally::bump(source.counter(&b.tally), 1);
     if let Fit::Class(c) = fit {
-        Tally::bump(&p.bins.count(c).misses, 1);
+        ClassTally::bump(&p.bins.count(c).misses, 1);
     }
     if let Source::Shard(home) = source {
         // The buffer's reservation passes from the shard to this cache's
@@ -383,7 +383,7 @@ fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
         b.add_cached(mem.cap);
         debug_assert!(bin.stack.len() < bin.stack.capacity());
         bin.stack.push(mem);
-        Tally::bump(&count.stacked, 1);
+        ClassTally::bump(&count.stacked, 1);
     }
 }
 
@@ -438,7 +438,7 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
                     Block::count_returned(p, 1);
                     let count = p.bins.count(c);
                     Block::count_hit(count);
-                    Tally::bump(&count.stacked, 1);
+                    ClassTally::bump(&count.stacked, 1);
                     b.listed_out(mem.cap);
                     return Some(mem);
                 }
@@ -454,7 +454,7 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
         b.add_cached(mem.cap);
         let (bin, count) = p.bins.slot(c);
         bin.stack.push(mem);
-        Tally::bump(&count.stacked, 1);
+        ClassTally::bump(&count.stacked, 1);
         moved += 1;
     }
     None
@@ -700,7 +700,7 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
         bin.last_gen = p.seen_gen;
         b.add_cached(cap);
         bin.stack.push(Mem { ptr, cap, tag });
-        Tally::bump(&count.stacked, 1);
+        ClassTally::bump(&count.stacked, 1);
         return;
     }
     accept_slow(b, p, c, ptr, cap, tag);
@@ -759,7 +759,7 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
             // Spill the older half to the shards; the lease moves with them.
             let n = (bin.stack.len() / 2).max(1);
             let lease = &mut p.lease;
-            Tally::drop_by(&count.stacked, n as u64);
+            ClassTally::drop_by(&count.stacked, n as u64);
             let spilled = bin.stack.drain(..n).inspect(|old| {
                 b.sub_cached(old.cap);
                 b.held_out(old);
@@ -787,7 +787,7 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
     bin.last_gen = p.seen_gen;
     b.add_cached(mem.cap);
     bin.stack.push(mem);
-    Tally::bump(&count.stacked, 1);
+    ClassTally::bump(&count.stacked, 1);
 }
 
 /// Counts a slow-path return of a buffer of `class` on `b`, this thread's
@@ -795,7 +795,7 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
 fn count_return(b: &Block, p: &Private, class: u32) {
     Tally::bump(&b.tally.returns, 1);
     if class != NOT_POOLED {
-        Tally::bump(&p.bins.count(class as usize).returns, 1);
+        ClassTally::bump(&p.bins.count(class as usize).returns, 1);
     }
 }
 
