@@ -89,11 +89,19 @@ pub(super) struct Private {
 /// count a hit or a return through the pointer they pop or push with. The
 /// owner borrows `bin` mutably (and only `bin`: never a whole `Slot`), while
 /// the registry reads `count` from any thread.
-#[repr(C)]
+///
+/// 128 bytes, a power of two, so the fast paths find a class's slot with one
+/// shift (as they found the 56-byte bins with one multiply; 96 bytes would
+/// take two instructions). That is 128 bytes per class per thread cache:
+/// 9 KiB for the 73 default classes.
+#[repr(C, align(128))]
 pub(super) struct Slot {
     bin: Bin,
     count: ClassTally,
 }
+
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
 /// A block's slots, one per size class. Owned through a raw pointer rather
 /// than a `Box`, because the fast paths keep a pointer to the array in the
