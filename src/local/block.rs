@@ -19,7 +19,7 @@
 //! brings it to zero frees the block. See `docs/DESIGN.md`.
 
 use super::inbox::{Chain, Inbox};
-use crate::alloc::Mem;
+use crate::alloc::{Mem, NOT_POOLED};
 use crate::budget::Cap;
 use crate::central::Central;
 use crate::config::Zeroing;
@@ -337,6 +337,16 @@ impl Block {
     #[inline(always)]
     pub(super) fn count_fast_return(count: &ClassTally) {
         ClassTally::add_owned(&count.fast_returns, 1);
+    }
+
+    /// Counts in the statistics (not the refcount: see `count_returned`) a
+    /// return through a slow path of a buffer of `class`, on this, the
+    /// calling thread's unretired block, whose owner-only state is `p`.
+    pub(super) fn tally_return(&self, p: &Private, class: u32) {
+        Tally::bump(&self.tally.returns, 1);
+        if class != NOT_POOLED {
+            ClassTally::bump(&p.bins.count(class as usize).returns, 1);
+        }
     }
 
     /// The slow path issued a buffer that was not a cache hit.

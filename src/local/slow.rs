@@ -587,7 +587,7 @@ pub(super) unsafe fn release(
                 let m = unsafe { mine.as_ref() };
                 // SAFETY: owner-only state of our own block, inside a slow
                 // operation.
-                count_return(m, unsafe { m.private() }, class);
+                m.tally_return(unsafe { m.private() }, class);
                 m.listed_in(cap);
                 return;
             }
@@ -679,7 +679,7 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
     // registers instead of copying a stack slot.
     let central = &b.central;
     let class = Mem { ptr, cap, tag }.class();
-    count_return(b, p, class);
+    b.tally_return(p, class);
     if how == Return::Detach {
         b.held_out(&Mem { ptr, cap, tag });
         return;
@@ -711,7 +711,7 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
 fn pass_on(b: &Block, p: &Private, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
     let central = &b.central;
     let mem = Mem { ptr, cap, tag };
-    count_return(b, p, mem.class());
+    b.tally_return(p, mem.class());
     b.held_out(&mem);
     match (how, mem.class()) {
         (Return::Detach, _) => {}
@@ -788,15 +788,6 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
     b.add_cached(mem.cap);
     bin.stack.push(mem);
     ClassTally::bump(&count.stacked, 1);
-}
-
-/// Counts a slow-path return of a buffer of `class` on `b`, this thread's
-/// unretired block (with `p` its owner-only state).
-fn count_return(b: &Block, p: &Private, class: u32) {
-    Tally::bump(&b.tally.returns, 1);
-    if class != NOT_POOLED {
-        ClassTally::bump(&p.bins.count(class as usize).returns, 1);
-    }
 }
 
 /// Adds `n` to the counter `field` picks on this thread's block.
