@@ -16,6 +16,7 @@ use crate::stats::{ClassStats, ClassTally, Gauges, Peak, Registry, Stats, Tally,
 use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, StatAtomicU64};
 use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
+use crossbeam_utils::CachePadded;
 pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
 use std::time::Instant;
@@ -50,9 +51,12 @@ pub(crate) struct Central {
     /// Bytes in threads' hands (handed out, or idle in a thread cache or an
     /// inbox), with their peak: `peak_outstanding_bytes` when no
     /// `max_outstanding_bytes` counts the same thing (then not kept).
-    held: Peak,
-    /// Per class, the buffers in threads' hands, with their peak.
-    class_held: Box<[Peak]>,
+    /// Padded: every thread's misses and spills write it, and the fields
+    /// around it are read on every slow path.
+    held: CachePadded<Peak>,
+    /// Per class, the buffers in threads' hands, with their peak (padded
+    /// apart, so classes that different threads use do not share a line).
+    class_held: Box<[CachePadded<Peak>]>,
     /// Sampled outstanding buffers (`Builder::track_outstanding`).
     tracker: Option<Tracker>,
     /// The registrations of `BufferPool::register_metrics`, refreshed on
@@ -105,8 +109,8 @@ impl Central {
             registry: Registry::default(),
             shared: Tally::default(),
             shared_classes: (0..n).map(|_| ClassTally::default()).collect(),
-            held: Peak::default(),
-            class_held: (0..n).map(|_| Peak::default()).collect(),
+            held: CachePadded::new(Peak::default()),
+            class_held: (0..n).map(|_| CachePadded::new(Peak::default())).collect(),
             tracker: config.track_outstanding().map(Tracker::new),
             #[cfg(feature = "metrics")]
             published: crate::sync::Mutex::new(Vec::new()),
