@@ -141,6 +141,12 @@ pub(crate) struct ClassTally {
     /// (spill, decay, empty), +1 per hit served from the chain without
     /// passing through the stack.
     pub(crate) stacked: StatAtomicU64,
+    /// Buffers of this class that came into this thread's hands minus those
+    /// that left them (a share of `Central::class_held`; may be "negative"),
+    /// and the part of it published there (see [`Peak::publish`]). Neither
+    /// is summed by the registry.
+    pub(crate) held: StatAtomicU64,
+    pub(crate) published: StatAtomicU64,
 }
 
 /// A plain copy of a [`ClassTally`], or a sum of them.
@@ -232,6 +238,53 @@ impl Peak {
         self.now.fetch_sub(n, Ordering::Relaxed);
     }
 
+    /// Publishes one writer's share `share` of this gauge in steps of
+    /// `step` (a power of two), so the shared RMWs come once per step of
+    /// movement rather than once per buffer. `published` (single writer,
+    /// the share's owner) is what this writer has added so far; afterwards
+    /// `share <= published < share + 2 * step`: moving up, it is `share`
+    /// rounded up to a multiple of `step`; moving down, only once `share` is
+    /// `2 * step` below it, to that rounding plus one step (so a share
+    /// hovering at a multiple of `step` does not publish every time). `step`
+    /// 0 publishes exactly.
+    ///
+    /// So `now` is never below the sum of the shares, and above it by less
+    /// than `2 * step` per writer.
+    #[inline(always)]
+    pub(crate) fn publish(&self, share: i64, published: &StatAtomicU64, step: u64) {
+        debug_assert!(step == 0 || step.is_power_of_two());
+        // Relaxed: single writer (see `Tally::bump`).
+        let have = published.load(Ordering::Relaxed) as i64;
+        let step = step as i64;
+        // Inline, the test whether anything is to be published; out of
+        // line, the publishing.
+        if share > have || share.wrapping_add(2 * step) <= have || step == 0 {
+            self.publish_now(share, published, have, step);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn publish_now(&self, share: i64, published: &StatAtomicU64, have: i64, step: i64) {
+        // Rounded up to a multiple of the step (a power of two), in two's
+        // complement, so a "negative" share rounds towards zero.
+        let up = |v: i64| v.wrapping_add(step - 1) & !(step - 1);
+        let want = if step == 0 {
+            share
+        } else if share > have {
+            up(share)
+        } else {
+            up(share) + step
+        };
+        if want > have {
+            self.add((want - have) as u64);
+        } else if want < have {
+            self.sub((have - want) as u64);
+        }
+        // Relaxed: single writer.
+        published.store(want as u64, Ordering::Relaxed);
+    }
+
     /// The highest value `now` has held.
     pub(crate) fn peak(&self) -> u64 {
         // Relaxed: a statistic.
@@ -249,6 +302,11 @@ pub(crate) struct ClassCounts {
 }
 
 impl ClassCounts {
+    /// How many classes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// # Safety
     /// `first` and the `len - 1` `ClassTally`s at multiples of `stride`
     /// bytes after it are valid for as long as the registration that
@@ -261,7 +319,7 @@ impl ClassCounts {
     ///
     /// # Safety
     /// `c < len`, and the counters are still valid (see [`new`](Self::new)).
-    unsafe fn get(&self, c: usize) -> &ClassTally {
+    pub(crate) unsafe fn get(&self, c: usize) -> &ClassTally {
         debug_assert!(c < self.len);
         // SAFETY: per the contract, within the array `new` describes.
         unsafe { &*self.first.as_ptr().byte_add(c * self.stride) }
@@ -437,11 +495,14 @@ pub struct Stats {
     /// The most bytes the pool's users and thread caches have held at once:
     /// the highest value of `outstanding_bytes` plus the bytes idle in
     /// thread caches and inboxes, kept by the slow paths (where that sum
-    /// moves; a cache hit or a return into the cache does not change it).
-    /// So it is never below the true peak of `outstanding_bytes`, and above
-    /// it by at most what was idle in threads' hands at that moment: at
-    /// most `tls_cache_bytes` per thread cache in the bins, plus the
-    /// `listed_bytes` of that moment. Under `max_outstanding_bytes` it is the
+    /// moves; a cache hit or a return into the cache does not change it),
+    /// each thread cache publishing its share rounded up, in steps of half
+    /// its `tls_cache_bytes`. So it is never below the true peak of
+    /// `outstanding_bytes`, and above it by less than what was idle in
+    /// threads' hands at that moment (at most `tls_cache_bytes` per thread
+    /// cache in the bins, plus the `listed_bytes` of that moment) plus one
+    /// `tls_cache_bytes` per thread cache for the steps. Exact for a thread
+    /// that has exited. Under `max_outstanding_bytes` it is the
     /// cap's own peak charge (which also counts bytes granted to waiters
     /// not yet woken). At least `outstanding_bytes` in every snapshot.
     ///
@@ -550,7 +611,7 @@ impl Stats {
 /// let c = per_class.iter().find(|c| c.capacity == a.capacity()).unwrap();
 /// assert_eq!((c.gets, c.misses, c.outstanding_buffers), (2, 2, 1));
 /// assert_eq!(c.idle_buffers, 1);
-/// assert_eq!(c.peak_outstanding_buffers, 2);
+/// assert!(c.peak_outstanding_buffers >= 2);
 /// ```
 ///
 /// [`BufferPool::class_stats`]: crate::BufferPool::class_stats
@@ -576,11 +637,14 @@ pub struct ClassStats {
     /// The most buffers of this class the pool's users and thread caches
     /// held at once: outstanding plus idle in thread caches' bins and
     /// inboxes, kept by the slow paths where that sum moves (a cache hit or
-    /// a return into the cache does not change it). Never below the true
-    /// peak of `outstanding_buffers`; above it by at most what was idle in
-    /// threads' hands at that moment: at most `tls_cache_size` buffers of
-    /// the class per thread cache in the bin, plus those listed for a thread
-    /// (see [`Stats::listed_bytes`]). At least `outstanding_buffers` in every
+    /// a return into the cache does not change it), each thread cache
+    /// publishing its share rounded up, in steps of half its
+    /// `tls_cache_size`. Never below the true peak of
+    /// `outstanding_buffers`; above it by less than what was idle in
+    /// threads' hands at that moment (at most `tls_cache_size` buffers of
+    /// the class per thread cache in the bin, plus those listed for a
+    /// thread: see [`Stats::listed_bytes`]) plus one `tls_cache_size` per
+    /// thread cache for the steps. At least `outstanding_buffers` in every
     /// snapshot.
     pub peak_outstanding_buffers: u64,
 }

@@ -53,10 +53,16 @@ pub(crate) struct Central {
     /// `max_outstanding_bytes` counts the same thing (then not kept).
     /// Padded: every thread's misses and spills write it, and the fields
     /// around it are read on every slow path.
-    held: CachePadded<Peak>,
+    pub(crate) held: CachePadded<Peak>,
+    /// The steps in which thread caches publish their shares of `held`
+    /// (bytes: half of `tls_cache_bytes`) and of `class_held` (buffers: half
+    /// of `tls_cache_size`), each rounded down to a power of two; see
+    /// `Peak::publish`.
+    pub(crate) held_step: u64,
+    pub(crate) class_step: u64,
     /// Per class, the buffers in threads' hands, with their peak (padded
     /// apart, so classes that different threads use do not share a line).
-    class_held: Box<[CachePadded<Peak>]>,
+    pub(crate) class_held: Box<[CachePadded<Peak>]>,
     /// Sampled outstanding buffers (`Builder::track_outstanding`).
     tracker: Option<Tracker>,
     /// The registrations of `BufferPool::register_metrics`, refreshed on
@@ -110,6 +116,8 @@ impl Central {
             shared: Tally::default(),
             shared_classes: (0..n).map(|_| ClassTally::default()).collect(),
             held: CachePadded::new(Peak::default()),
+            held_step: pow2_floor(config.tls_cache_bytes() / 2),
+            class_step: pow2_floor(config.tls_cache_size() / 2),
             class_held: (0..n).map(|_| CachePadded::new(Peak::default())).collect(),
             tracker: config.track_outstanding().map(Tracker::new),
             #[cfg(feature = "metrics")]
@@ -584,8 +592,9 @@ impl Central {
         pick(&self.shared_classes[c]).fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `mem` came into a thread's hands (a get the thread's cache did not
-    /// serve): the peaks' gauges rise. Slow paths only.
+    /// `mem` came into a thread's hands on a path with no thread cache (an
+    /// orphan get): the peaks' gauges rise, exactly. Thread caches publish
+    /// theirs in steps instead (`Block::held_in`).
     #[inline]
     pub(crate) fn hold(&self, mem: &Mem) {
         if cfg!(bufpool_no_stats) {
@@ -599,8 +608,8 @@ impl Central {
         }
     }
 
-    /// `mem` left a thread's hands (to the shards, freed, detached): the
-    /// undo of [`hold`](Self::hold).
+    /// `mem` left a thread's hands on a path with no thread cache (an orphan
+    /// or closed-pool return): the undo of [`hold`](Self::hold).
     #[inline]
     pub(crate) fn unhold(&self, mem: &Mem) {
         if cfg!(bufpool_no_stats) {
@@ -622,6 +631,11 @@ impl Central {
         debug_assert!(r <= self.budget.max());
         r
     }
+}
+
+/// The largest power of two at most `n`, and 1 for 0.
+fn pow2_floor(n: usize) -> u64 {
+    1 << (usize::BITS - 1 - n.max(1).leading_zeros())
 }
 
 impl Drop for Central {

@@ -24,7 +24,7 @@ use crate::budget::Cap;
 use crate::central::Central;
 use crate::config::Zeroing;
 use crate::stats::{ClassCounts, ClassTally, Tally};
-use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell};
+use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell, StatAtomicU64};
 use std::ptr::NonNull;
 
 /// Flag added to `Block::remote` when the owner merges its count.
@@ -53,6 +53,13 @@ pub(crate) struct Block {
     /// birth for an orphan block. Each listed buffer keeps its reference to
     /// the block: it is still counted out until the owner takes it.
     pub(super) inbox: Inbox,
+    /// Where the per-class counters beside the bins are, for `held_in` /
+    /// `held_out`, which cannot borrow `private`; valid until `merge`
+    /// replaces the bins (after which the owner calls neither).
+    counts: ClassCounts,
+    /// The part of this block's `held_bytes` published in `Central::held`
+    /// (owner only; see `Peak::publish`).
+    published_bytes: StatAtomicU64,
     /// An [`Account`](crate::Account)'s budget, for the account's own
     /// block (an orphan-style block that issues no memory: buffers taken
     /// through the account are moved onto it). Each of its buffers releases
@@ -245,7 +252,10 @@ impl Block {
                 .map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false, chain: Chain::new() })
                 .collect()
         });
+        let counts = bins.class_counts();
         Block {
+            counts,
+            published_bytes: StatAtomicU64::new(0),
             central: central.clone(),
             owner,
             remote: AtomicUsize::new(remote),
@@ -449,11 +459,11 @@ impl Block {
         Tally::sub_owned(&self.tally.cached_bytes, n as u64);
     }
     /// A buffer came into this thread's hands (a get not served by the
-    /// cache); the pool's peaks follow (`Central::hold`).
+    /// cache); the pool's peaks follow (`publish_held`).
     #[inline(always)]
     pub(super) fn held_in(&self, mem: &Mem) {
         Tally::bump(&self.tally.held_bytes, mem.cap as u64);
-        self.central.hold(mem);
+        self.publish_held(mem.class(), 1);
     }
     /// A buffer left this thread's hands (to a shard, freed, detached): its
     /// charge against `max_outstanding_bytes` goes back. (The charge was
@@ -461,8 +471,55 @@ impl Block {
     #[inline(always)]
     pub(super) fn held_out(&self, mem: &Mem) {
         Tally::drop_by(&self.tally.held_bytes, mem.cap as u64);
-        self.central.unhold(mem);
+        self.publish_held(mem.class(), -1);
         self.central.cap.release(mem.cap);
+    }
+
+    /// This block's held bytes, and its held buffers of `class` (moved by
+    /// `delta`), published in the pool's gauges in steps
+    /// (`Central::held_step`, `class_step`): the peaks' shared RMWs come
+    /// once per step of this thread's movement, not once per buffer.
+    fn publish_held(&self, class: u32, delta: i64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        let central = &self.central;
+        if !central.cap.is_limited() {
+            // Relaxed: written only by this (the owner) thread.
+            let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
+            central.held.publish(held, &self.published_bytes, central.held_step);
+        }
+        if class != NOT_POOLED {
+            let c = class as usize;
+            // SAFETY: `c` is a class of the pool, and the counters are live:
+            // the owner (the caller) has not merged the block.
+            let t = unsafe { self.counts.get(c) };
+            ClassTally::add_owned(&t.held, delta as u64);
+            // Relaxed: written only by this thread.
+            let held = t.held.load(Ordering::Relaxed) as i64;
+            central.class_held[c].publish(held, &t.published, central.class_step);
+        }
+    }
+
+    /// Publishes this retiring block's shares exactly (step 0), so a retired
+    /// thread leaves no rounding behind in the peaks' gauges.
+    pub(super) fn settle_held(&self) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        let central = &self.central;
+        if !central.cap.is_limited() {
+            // Relaxed: written only by this (the owner) thread.
+            let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
+            central.held.publish(held, &self.published_bytes, 0);
+        }
+        for c in 0..self.counts.len() {
+            // SAFETY: `c < len`; not merged yet (the caller retires it next).
+            let t = unsafe { self.counts.get(c) };
+            // Relaxed: written only by this thread.
+            let held = t.held.load(Ordering::Relaxed) as i64;
+            central.class_held[c].publish(held, &t.published, 0);
+        }
     }
 
     /// This thread listed `n` bytes in another block's inbox.

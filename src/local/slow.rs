@@ -197,6 +197,7 @@ pub(super) unsafe fn retire(block: NonNull<Block>) {
     // Close the inbox first: later remote drops take the refcount path.
     take_inbox(b, p, true);
     empty(b, p, Empty::ToShards);
+    b.settle_held();
     b.central.registry().unregister(&b.tally);
     // SAFETY: forwarded contract; no reference into the block outlives this.
     unsafe { Block::merge(block) };
