@@ -258,7 +258,7 @@ impl Peak {
         let step = step as i64;
         // Inline, the test whether anything is to be published; out of
         // line, the publishing.
-        if share > have || share.wrapping_add(2 * step) <= have || step == 0 {
+        if share > have || share.saturating_add(2 * step) <= have || step == 0 {
             self.publish_now(share, published, have, step);
         }
     }
@@ -274,7 +274,7 @@ impl Peak {
         } else if share > have {
             up(share)
         } else {
-            up(share) + step
+            up(share).wrapping_add(step)
         };
         if want > have {
             self.add((want - have) as u64);

@@ -633,9 +633,12 @@ impl Central {
     }
 }
 
-/// The largest power of two at most `n`, and 1 for 0.
+/// The largest power of two at most `n` (and at most 2^40, so that the
+/// steps' arithmetic in `Peak::publish` cannot overflow for any settings),
+/// and 1 for 0.
 fn pow2_floor(n: usize) -> u64 {
-    1 << (usize::BITS - 1 - n.max(1).leading_zeros())
+    let n = (n as u64).clamp(1, 1 << 40);
+    1 << (u64::BITS - 1 - n.leading_zeros())
 }
 
 impl Drop for Central {
