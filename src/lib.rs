@@ -26,6 +26,7 @@
 //! | `tokio` | the async read layer on tokio's `AsyncRead` / `AsyncWrite`, no adapter | `tokio` (no default features) |
 //! | `tokio-util` | `pool.framed_read(reader, decoder)`: any `tokio_util::codec::Decoder` over pooled read buffers, no memory held between frames (implies `bytes`, `tokio`) | `tokio-util` (`codec` only) |
 //! | `uring` | `bufpool::uring::Ring`: io_uring file reads and writes on pool buffers, `read_many` streams, registered files, thread fallback; sockets: multishot `recv` into a provided-buffer ring of pool buffers, `send` / `send_vectored` (and `send_bytes` with `bytes`), optional `SEND_ZC`, `accept` / `incoming`, readiness fallback | `io-uring`, `futures-core` (the `Stream` trait) |
+//! | `metrics` | `pool.register_metrics(name)`: `stats()` and `class_stats()` as counters and gauges through the `metrics` facade (labels `pool`, `class`), refreshed on the idle clock's tick or by `pool.refresh_metrics()`, never on a get or drop | `metrics` (the facade only; bring any exporter) |
 //! | `test-util` | hooks for this crate's own tests (`BufferPool::reserved_bytes`, `RingBuilder::inject_faults`); not a stable API | — |
 //!
 //! (The README holds the same table; `tests/features_table.rs` checks that
@@ -145,6 +146,8 @@ mod error;
 pub mod framing;
 mod io;
 mod local;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod pool;
 mod stats;
 mod sync;
@@ -176,5 +179,5 @@ pub use io::{pooled_copy, pooled_read, BufReader, CopyFuture, ReadExactFuture, R
 pub use io::{pooled_copy_tokio, pooled_read_tokio, TokioCopyFuture, TokioReadExactFuture, TokioReadFuture};
 pub use pool::global;
 pub use pool::{BufferPool, GetFuture};
-pub use stats::Stats;
+pub use stats::{ClassStats, Stats};
 pub use track::{OutstandingBuffer, OutstandingReport};

@@ -9,7 +9,7 @@ use crate::central::Central;
 use crate::config::Config;
 use crate::error::AllocError;
 use crate::local;
-use crate::stats::Stats;
+use crate::stats::{ClassStats, Stats};
 use crate::sync::Arc;
 use std::fmt;
 use std::future::Future;
@@ -254,6 +254,93 @@ impl BufferPool {
     /// A snapshot of the pool's counters, summed over every thread.
     pub fn stats(&self) -> Stats {
         self.inner().stats()
+    }
+
+    /// Per size class in use (a get or an idle buffer so far), smallest
+    /// first: its capacity, idle buffers and bytes, outstanding buffers,
+    /// gets, misses and peak. See [`ClassStats`] for how exact each is.
+    ///
+    /// Reading them walks every thread cache's counters and every shard's
+    /// queue of each class, under the lock that `stats` takes; nothing is
+    /// counted for it on the get and drop paths beyond what `stats` needs.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let small = pool.get(4 * 1024);
+    /// let big = pool.get(256 * 1024);
+    /// let per_class: Vec<bufpool::ClassStats> = pool.class_stats();
+    /// assert_eq!(per_class.len(), 2);
+    /// assert_eq!(per_class[0].capacity, small.capacity());
+    /// assert_eq!(per_class[1].capacity, big.capacity());
+    /// assert!(per_class.iter().all(|c| c.outstanding_buffers == 1));
+    /// ```
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        self.inner().class_stats()
+    }
+
+    /// Publishes this pool's statistics through the [`metrics`](::metrics)
+    /// facade as counters and gauges labelled `pool = name`, pool-wide and
+    /// per size class in use (labelled `class` with the class's capacity).
+    /// The handles are built now, with the recorder in effect at this call,
+    /// and set from `stats()` and `class_stats()` now, at each tick of the
+    /// pool's idle clock (every `idle_timeout`), and whenever
+    /// [`refresh_metrics`](Self::refresh_metrics) is called; never on a get
+    /// or drop. `examples/metrics.rs` prints them through
+    /// `metrics-exporter-prometheus`.
+    ///
+    /// A pool registered twice publishes under both names.
+    ///
+    /// # Names
+    ///
+    /// Every series carries the label `pool` (the name given at registration).
+    /// Counters (monotonic over the pool's life): `bufpool_gets_total`,
+    /// `bufpool_cache_hits_total`, `bufpool_shard_hits_total`, `bufpool_steals_total`,
+    /// `bufpool_fresh_allocations_total`, `bufpool_unpooled_total`, `bufpool_returns_total`,
+    /// `bufpool_discards_total`, `bufpool_evictions_total`, `bufpool_right_sized_total`,
+    /// `bufpool_prefilled_total`, `bufpool_pin_failures_total`. Gauges, in bytes:
+    /// `bufpool_pooled_bytes`, `bufpool_listed_bytes`, `bufpool_outstanding_bytes`,
+    /// `bufpool_frozen_bytes`, `bufpool_pinned_bytes`,
+    /// `bufpool_peak_outstanding_bytes`, `bufpool_peak_pooled_bytes`; in buffers:
+    /// `bufpool_outstanding_buffers`, `bufpool_frozen_buffers`.
+    ///
+    /// Per size class in use, with the label `class` (the class's capacity in
+    /// bytes, `class="65536"`): counters `bufpool_class_gets_total`,
+    /// `bufpool_class_misses_total`, `bufpool_class_returns_total`; gauges
+    /// `bufpool_class_idle_buffers`, `bufpool_class_idle_bytes`,
+    /// `bufpool_class_outstanding_buffers`,
+    /// `bufpool_class_peak_outstanding_buffers`. A class's series are
+    /// registered at the first refresh that finds the class in use, with the
+    /// recorder in effect then.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// pool.register_metrics("ingest");
+    /// drop(pool.get(64 * 1024));
+    /// pool.refresh_metrics(); // e.g. right before a scrape renders
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn register_metrics(&self, name: &str) {
+        self.inner().register_metrics(name);
+    }
+
+    /// Sets every metric [`register_metrics`](Self::register_metrics)
+    /// published for this pool from fresh `stats()` and `class_stats()`
+    /// snapshots: for a scraper to call before it renders, so what it shows
+    /// is current rather than as of the last idle-clock tick. Costs what
+    /// those two calls cost; a no-op for a pool never registered.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// pool.register_metrics("ingest");
+    /// let b = pool.get(4096);
+    /// pool.refresh_metrics();
+    /// # drop(b);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn refresh_metrics(&self) {
+        self.inner().refresh_metrics(true);
     }
 
     /// Gives idle memory back to the OS: every buffer in the shards and in the

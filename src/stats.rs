@@ -9,7 +9,7 @@
 //!
 //! [`BufferPool::stats`]: crate::BufferPool::stats
 
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering, StatAtomicU64};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -54,13 +54,11 @@ macro_rules! counters {
 }
 
 counters!(
-    cache_hits,
     shard_hits,
     steals,
     fresh_allocations,
     unpooled,
     returns,
-    fast_returns,
     discards,
     evictions,
     held_bytes,
@@ -113,11 +111,229 @@ impl Tally {
     }
 }
 
-/// A registered tally: a pointer into a live block.
-struct TallyPtr(NonNull<Tally>);
-// SAFETY: the registry only reads a registered tally's atomics, which is
-// sound from any thread; `Tally` is `Sync`.
-unsafe impl Send for TallyPtr {}
+/// One size class's counters in one block, kept beside the class's bin (see
+/// `local/block.rs`, `Slot`) so the fast paths count with the pointer they
+/// already hold; in `Central` for the paths with no block. Single writer in
+/// a block (the owner, load + store as in [`Tally::bump`]), `fetch_add` in
+/// `Central`. Statistics atomics (std's under loom too): the owner reads
+/// `hits` and `fast_returns` for its refcount on its own thread, and the
+/// total reaches other threads through `Block::merge`'s RMW, never through
+/// these.
+///
+/// How each per-class figure derives from them, summed over blocks:
+/// gets = `hits + misses`; returns = `fast_returns + returns`; buffers idle
+/// in thread caches = `stacked + fast_returns - hits`.
+#[derive(Default)]
+pub(crate) struct ClassTally {
+    /// Gets served from a block's bin of this class, on the fast path or the
+    /// slow one. With `fast_returns`, part of the block's refcount.
+    pub(crate) hits: StatAtomicU64,
+    /// Returns into the bin on the fast path.
+    pub(crate) fast_returns: StatAtomicU64,
+    /// Gets of this class not served by the calling thread's cache: from the
+    /// shards (home, stolen, overflow) or freshly allocated.
+    pub(crate) misses: StatAtomicU64,
+    /// Returns of this class through a slow path (into a bin, the shards, an
+    /// inbox, or freed).
+    pub(crate) returns: StatAtomicU64,
+    /// The slow paths' moves in and out of the bin's stack that `hits` and
+    /// `fast_returns` do not count: +1 per slow push, -1 per buffer drained
+    /// (spill, decay, empty), +1 per hit served from the chain without
+    /// passing through the stack.
+    pub(crate) stacked: StatAtomicU64,
+    /// Buffers of this class that came into this thread's hands minus those
+    /// that left them (a share of `Central::class_held`; may be "negative"),
+    /// and the part of it published there (see [`Peak::publish`]). Neither
+    /// is summed by the registry.
+    pub(crate) held: StatAtomicU64,
+    pub(crate) published: StatAtomicU64,
+}
+
+/// A plain copy of a [`ClassTally`], or a sum of them.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct ClassTotals {
+    pub(crate) hits: u64,
+    pub(crate) fast_returns: u64,
+    pub(crate) misses: u64,
+    pub(crate) returns: u64,
+    pub(crate) stacked: u64,
+}
+
+impl ClassTally {
+    /// Adds `n` to a counter that only the calling thread writes: as
+    /// [`Tally::bump`], compiled out under `--cfg bufpool_no_stats`.
+    #[inline(always)]
+    pub(crate) fn bump(c: &StatAtomicU64, n: u64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a single-writer counter; see `bump`.
+    #[inline(always)]
+    pub(crate) fn drop_by(c: &StatAtomicU64, n: u64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    /// Adds `n` to `hits` or `fast_returns`, which the refcount relies on:
+    /// as [`Tally::add_owned`], never compiled out.
+    #[inline(always)]
+    pub(crate) fn add_owned(c: &StatAtomicU64, n: u64) {
+        // Relaxed load + store, single writer: see `Tally::bump`.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// A racy but per-counter-consistent copy.
+    pub(crate) fn snapshot(&self) -> ClassTotals {
+        // Relaxed: as `Tally::snapshot`.
+        ClassTotals {
+            hits: self.hits.load(Ordering::Relaxed),
+            fast_returns: self.fast_returns.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            returns: self.returns.load(Ordering::Relaxed),
+            stacked: self.stacked.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl ClassTotals {
+    pub(crate) fn add(&mut self, o: &ClassTotals) {
+        self.hits = self.hits.wrapping_add(o.hits);
+        self.fast_returns = self.fast_returns.wrapping_add(o.fast_returns);
+        self.misses = self.misses.wrapping_add(o.misses);
+        self.returns = self.returns.wrapping_add(o.returns);
+        self.stacked = self.stacked.wrapping_add(o.stacked);
+    }
+}
+
+/// A gauge that remembers its highest value: `now` moves by `fetch_add` /
+/// `fetch_sub` (slow paths only), and every add that takes it past `peak`
+/// raises `peak`. Since `now` only rises through `add`, `peak` is the exact
+/// maximum of `now` over its history.
+#[derive(Default)]
+pub(crate) struct Peak {
+    now: StatAtomicU64,
+    peak: StatAtomicU64,
+}
+
+impl Peak {
+    pub(crate) fn add(&self, n: u64) {
+        // Relaxed (all three): a statistic; nothing is published through it.
+        // The RMW returns the value this add moved from, so `v` is a value
+        // `now` really held.
+        let v = self.now.fetch_add(n, Ordering::Relaxed).wrapping_add(n);
+        if v > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sub(&self, n: u64) {
+        // Relaxed: see `add`.
+        self.now.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Publishes one writer's share `share` of this gauge in steps of
+    /// `step` (a power of two), so the shared RMWs come once per step of
+    /// movement rather than once per buffer. `published` (single writer,
+    /// the share's owner) is what this writer has added so far; afterwards
+    /// `share <= published < share + 2 * step`: moving up, it is `share`
+    /// rounded up to a multiple of `step`; moving down, only once `share` is
+    /// `2 * step` below it, to that rounding plus one step (so a share
+    /// hovering at a multiple of `step` does not publish every time). `step`
+    /// 0 publishes exactly.
+    ///
+    /// So `now` is never below the sum of the shares, and above it by less
+    /// than `2 * step` per writer.
+    #[inline(always)]
+    pub(crate) fn publish(&self, share: i64, published: &StatAtomicU64, step: u64) {
+        debug_assert!(step == 0 || step.is_power_of_two());
+        // Relaxed: single writer (see `Tally::bump`).
+        let have = published.load(Ordering::Relaxed) as i64;
+        let step = step as i64;
+        // Inline, the test whether anything is to be published; out of
+        // line, the publishing.
+        if share > have || share.saturating_add(2 * step) <= have || step == 0 {
+            self.publish_now(share, published, have, step);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn publish_now(&self, share: i64, published: &StatAtomicU64, have: i64, step: i64) {
+        // Rounded up to a multiple of the step (a power of two), in two's
+        // complement, so a "negative" share rounds towards zero.
+        let up = |v: i64| v.wrapping_add(step - 1) & !(step - 1);
+        let want = if step == 0 {
+            share
+        } else if share > have {
+            up(share)
+        } else {
+            up(share).wrapping_add(step)
+        };
+        if want > have {
+            self.add((want - have) as u64);
+        } else if want < have {
+            self.sub((have - want) as u64);
+        }
+        // Relaxed: single writer.
+        published.store(want as u64, Ordering::Relaxed);
+    }
+
+    /// The highest value `now` has held.
+    pub(crate) fn peak(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Where a block's per-class counters are: `len` of them, `stride` bytes
+/// apart from `first` (each beside its class's bin).
+#[derive(Clone, Copy)]
+pub(crate) struct ClassCounts {
+    first: NonNull<ClassTally>,
+    stride: usize,
+    len: usize,
+}
+
+impl ClassCounts {
+    /// How many classes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// # Safety
+    /// `first` and the `len - 1` `ClassTally`s at multiples of `stride`
+    /// bytes after it are valid for as long as the registration that
+    /// holds this value (see [`Registry::register`]).
+    pub(crate) unsafe fn new(first: NonNull<ClassTally>, stride: usize, len: usize) -> Self {
+        Self { first, stride, len }
+    }
+
+    /// The counters of class `c`.
+    ///
+    /// # Safety
+    /// `c < len`, and the counters are still valid (see [`new`](Self::new)).
+    pub(crate) unsafe fn get(&self, c: usize) -> &ClassTally {
+        debug_assert!(c < self.len);
+        // SAFETY: per the contract, within the array `new` describes.
+        unsafe { &*self.first.as_ptr().byte_add(c * self.stride) }
+    }
+}
+
+/// A registered block: pointers into it.
+struct Registered {
+    tally: NonNull<Tally>,
+    classes: ClassCounts,
+}
+// SAFETY: the registry only reads a registered block's atomics, which is
+// sound from any thread; `Tally` and `ClassTally` are `Sync`.
+unsafe impl Send for Registered {}
 
 /// The tallies of a pool's thread caches, and what retired ones counted.
 pub(crate) struct Registry {
@@ -132,38 +348,81 @@ impl Default for Registry {
 
 #[derive(Default)]
 struct Listed {
-    live: Vec<TallyPtr>,
+    live: Vec<Registered>,
     retired: Totals,
+    /// Per class, what retired blocks counted.
+    retired_classes: Vec<ClassTotals>,
 }
 
 impl Registry {
-    /// Registers `t` for [`sum`](Self::sum).
+    /// Registers a block's counters for [`sum`](Self::sum).
     ///
     /// # Safety
-    /// `t` stays valid until [`unregister`](Self::unregister) is called with it.
-    pub(crate) unsafe fn register(&self, t: &Tally) {
-        self.inner.lock().live.push(TallyPtr(NonNull::from(t)));
+    /// `t` and the counters `classes` points to stay valid until
+    /// [`unregister`](Self::unregister) is called with `t`.
+    pub(crate) unsafe fn register(&self, t: &Tally, classes: ClassCounts) {
+        self.inner.lock().live.push(Registered { tally: NonNull::from(t), classes });
     }
 
     /// Removes `t` and folds its counts into the totals, in one critical
     /// section, so `sum` never sees it twice or not at all.
     pub(crate) fn unregister(&self, t: &Tally) {
         let mut r = self.inner.lock();
-        if let Some(i) = r.live.iter().position(|p| p.0 == NonNull::from(t)) {
-            r.live.swap_remove(i);
+        if let Some(i) = r.live.iter().position(|p| p.tally == NonNull::from(t)) {
+            let gone = r.live.swap_remove(i);
             r.retired.add(&t.snapshot());
+            let n = gone.classes.len;
+            if r.retired_classes.len() < n {
+                r.retired_classes.resize(n, ClassTotals::default());
+            }
+            for c in 0..n {
+                // SAFETY: registered until now: `register`'s contract.
+                let s = unsafe { gone.classes.get(c) }.snapshot();
+                r.retired_classes[c].add(&s);
+            }
         }
     }
 
-    /// Every registered tally summed, with what retired ones counted.
-    pub(crate) fn sum(&self) -> Totals {
+    /// Every registered tally summed, with what retired ones counted; then
+    /// `between()`; then the per-class counters summed over classes too.
+    /// Allocates nothing. `between` reads the shards' bytes: the byte
+    /// gauges (`cached_bytes` here, the shards' there) are read as close
+    /// together as possible, since a buffer moving between a cache and a
+    /// shard in the gap is counted twice or not at all.
+    pub(crate) fn sum<R>(&self, between: impl FnOnce() -> R) -> (Totals, R, ClassTotals) {
         let r = self.inner.lock();
         let mut t = r.retired;
         for p in &r.live {
             // SAFETY: registered tallies are live: `register`'s contract.
-            t.add(&unsafe { p.0.as_ref() }.snapshot());
+            t.add(&unsafe { p.tally.as_ref() }.snapshot());
         }
-        t
+        let read = between();
+        let mut all = ClassTotals::default();
+        r.retired_classes.iter().for_each(|c| all.add(c));
+        for p in &r.live {
+            for c in 0..p.classes.len {
+                // SAFETY: registered counters are live, and `c < len`.
+                all.add(&unsafe { p.classes.get(c) }.snapshot());
+            }
+        }
+        (t, read, all)
+    }
+
+    /// The per-class counters of every block, live and retired, for the
+    /// first `n` classes (the pool's).
+    pub(crate) fn class_sums(&self, n: usize) -> Vec<ClassTotals> {
+        let mut out = vec![ClassTotals::default(); n];
+        let r = self.inner.lock();
+        for (o, c) in out.iter_mut().zip(&r.retired_classes) {
+            o.add(c);
+        }
+        for p in &r.live {
+            for (c, o) in out.iter_mut().enumerate().take(p.classes.len) {
+                // SAFETY: registered counters are live, and `c < len`.
+                o.add(&unsafe { p.classes.get(c) }.snapshot());
+            }
+        }
+        out
     }
 }
 
@@ -233,17 +492,72 @@ pub struct Stats {
     pub prefilled: u64,
     /// Buffers that could not be mlocked and were served unpinned.
     pub pin_failures: u64,
+    /// The most bytes the pool's users and thread caches have held at once:
+    /// the highest value of `outstanding_bytes` plus the bytes idle in
+    /// thread caches and inboxes, kept by the slow paths (where that sum
+    /// moves; a cache hit or a return into the cache does not change it),
+    /// each thread cache publishing its share rounded up, in steps of half
+    /// its `tls_cache_bytes`. So it is never below the true peak of
+    /// `outstanding_bytes`, and above it by less than what was idle in
+    /// threads' hands at that moment (at most `tls_cache_bytes` per thread
+    /// cache in the bins, plus the `listed_bytes` of that moment) plus one
+    /// `tls_cache_bytes` per thread cache for the steps. Exact for a thread
+    /// that has exited. Under `max_outstanding_bytes` it is the
+    /// cap's own peak charge (which also counts bytes granted to waiters
+    /// not yet woken). At least `outstanding_bytes` in every snapshot.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// let held: Vec<_> = (0..3).map(|_| pool.get(64 * 1024)).collect();
+    /// drop(held);
+    /// let s = pool.stats();
+    /// assert_eq!(s.outstanding_bytes, 0);
+    /// assert!(s.peak_outstanding_bytes >= 3 * 64 * 1024);
+    /// ```
+    pub peak_outstanding_bytes: u64,
+    /// The most bytes the pool has reserved for idle buffers at once: the
+    /// highest value of its `max_pooled_bytes` budget's count (bytes in the
+    /// shards plus the thread caches' leases), kept by the slow paths that
+    /// reserve. A lease covers a cache's idle bytes, so this is never below
+    /// the true peak of `pooled_bytes`, and above it by at most the unused
+    /// part of each thread cache's lease (at most `tls_cache_bytes` per
+    /// thread cache). At least `pooled_bytes` in every snapshot.
+    ///
+    /// ```
+    /// let pool = bufpool::BufferPool::new();
+    /// pool.prefill(64 * 1024, 4);
+    /// pool.trim();
+    /// let s = pool.stats();
+    /// assert_eq!(s.pooled_bytes, 0);
+    /// assert!(s.peak_pooled_bytes >= 4 * 64 * 1024);
+    /// ```
+    pub peak_pooled_bytes: u64,
+}
+
+/// What [`Stats::from_totals`] takes from outside the counters.
+pub(crate) struct Gauges {
+    pub(crate) shard_bytes: u64,
+    pub(crate) pinned_bytes: u64,
+    pub(crate) pin_failures: u64,
+    pub(crate) peak_outstanding_bytes: u64,
+    pub(crate) peak_pooled_bytes: u64,
 }
 
 impl Stats {
-    pub(crate) fn from_totals(t: &Totals, shard_bytes: u64, pinned_bytes: u64, pin_failures: u64) -> Self {
-        let gets = t.cache_hits + t.shard_hits + t.steals + t.fresh_allocations + t.unpooled;
-        // Fast-path returns count apart: that counter is part of a block's
-        // refcount (see `local/block.rs`).
-        let returns = t.returns.wrapping_add(t.fast_returns);
+    pub(crate) fn from_totals(t: &Totals, all: &ClassTotals, g: &Gauges) -> Self {
+        let gets = all.hits + t.shard_hits + t.steals + t.fresh_allocations + t.unpooled;
+        // Cache hits and fast-path returns are counted per class, beside
+        // each bin: those counters are part of a block's refcount (see
+        // `local/block.rs`).
+        let returns = t.returns.wrapping_add(all.fast_returns);
+        let pooled_bytes = g.shard_bytes.wrapping_add(t.cached_bytes);
+        // `held_bytes` is bytes handed out minus bytes returned plus bytes
+        // cached (see `local/block.rs`): it moves only on slow paths.
+        let outstanding_bytes =
+            (t.held_bytes.wrapping_sub(t.cached_bytes).wrapping_sub(t.listed_bytes) as i64).max(0) as u64;
         Stats {
             gets,
-            cache_hits: t.cache_hits,
+            cache_hits: all.hits,
             shard_hits: t.shard_hits,
             steals: t.steals,
             fresh_allocations: t.fresh_allocations,
@@ -252,22 +566,24 @@ impl Stats {
             discards: t.discards,
             evictions: t.evictions,
             right_sized: t.right_sized,
-            pooled_bytes: shard_bytes.wrapping_add(t.cached_bytes),
+            pooled_bytes,
             // Buffers in blocks' inboxes and chains, idle but not yet back in
             // a bin (see `local/inbox.rs`).
             listed_bytes: t.listed_bytes,
             outstanding_buffers: gets.saturating_sub(returns),
-            // `held_bytes` is bytes handed out minus bytes returned plus bytes
-            // cached (see `local/block.rs`): it moves only on slow paths.
-            outstanding_bytes: (t.held_bytes.wrapping_sub(t.cached_bytes).wrapping_sub(t.listed_bytes) as i64).max(0)
-                as u64,
+            outstanding_bytes,
             // Added by the freezing thread, taken off by the one that drops
             // the last `Bytes`: only the sum over all tallies is meaningful.
             frozen_bytes: (t.frozen_bytes as i64).max(0) as u64,
             frozen_buffers: (t.frozen_buffers as i64).max(0) as u64,
-            pinned_bytes,
-            pin_failures,
+            pinned_bytes: g.pinned_bytes,
+            pin_failures: g.pin_failures,
             prefilled: t.prefilled,
+            // The peaks are read apart from the counters, so a snapshot taken
+            // while threads run could see a gauge above the peak it has not
+            // yet raised; the max keeps "peak >= now" true in every snapshot.
+            peak_outstanding_bytes: g.peak_outstanding_bytes.max(outstanding_bytes),
+            peak_pooled_bytes: g.peak_pooled_bytes.max(pooled_bytes),
         }
     }
 
@@ -277,6 +593,88 @@ impl Stats {
             return 0.0;
         }
         1.0 - (self.fresh_allocations + self.unpooled) as f64 / self.gets as f64
+    }
+}
+
+/// One size class's counters, from [`BufferPool::class_stats`]: one entry
+/// per class in use (with a get or an idle buffer so far), smallest first.
+///
+/// Every field is a sum over the pool's thread caches, as [`Stats`] is, and
+/// as exact: the counts are racy while other threads run (each counter is
+/// read on its own) and exact once they are quiet.
+///
+/// ```
+/// let pool = bufpool::BufferPool::new();
+/// let a = pool.get(64 * 1024);
+/// drop(pool.get(64 * 1024));
+/// let per_class = pool.class_stats();
+/// let c = per_class.iter().find(|c| c.capacity == a.capacity()).unwrap();
+/// assert_eq!((c.gets, c.misses, c.outstanding_buffers), (2, 2, 1));
+/// assert_eq!(c.idle_buffers, 1);
+/// assert!(c.peak_outstanding_buffers >= 2);
+/// ```
+///
+/// [`BufferPool::class_stats`]: crate::BufferPool::class_stats
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClassStats {
+    /// The capacity of every buffer of this class.
+    pub capacity: usize,
+    /// Buffers of this class handed out: cache hits plus `misses`.
+    pub gets: u64,
+    /// Gets not served by the calling thread's cache: from the shards
+    /// (home, another, overflow) or freshly allocated.
+    pub misses: u64,
+    /// Buffers of this class that came back.
+    pub returns: u64,
+    /// Buffers handed out and not yet returned (`gets - returns`).
+    pub outstanding_buffers: u64,
+    /// Buffers idle in thread caches' bins and in the shards (not those
+    /// listed in an inbox: see [`Stats::listed_bytes`]).
+    pub idle_buffers: u64,
+    /// `idle_buffers * capacity`.
+    pub idle_bytes: u64,
+    /// The most buffers of this class the pool's users and thread caches
+    /// held at once: outstanding plus idle in thread caches' bins and
+    /// inboxes, kept by the slow paths where that sum moves (a cache hit or
+    /// a return into the cache does not change it), each thread cache
+    /// publishing its share rounded up, in steps of half its
+    /// `tls_cache_size`. Never below the true peak of
+    /// `outstanding_buffers`; above it by less than what was idle in
+    /// threads' hands at that moment (at most `tls_cache_size` buffers of
+    /// the class per thread cache in the bin, plus those listed for a
+    /// thread: see [`Stats::listed_bytes`]) plus one `tls_cache_size` per
+    /// thread cache for the steps. At least `outstanding_buffers` in every
+    /// snapshot.
+    pub peak_outstanding_buffers: u64,
+}
+
+impl ClassStats {
+    /// From a class's counters summed over blocks, the buffers of the class
+    /// in the shards, and the peak of the buffers in threads' hands.
+    pub(crate) fn from_totals(capacity: usize, t: &ClassTotals, shard_buffers: u64, peak_held: u64) -> Self {
+        let gets = t.hits.wrapping_add(t.misses);
+        let returns = t.fast_returns.wrapping_add(t.returns);
+        let outstanding_buffers = (gets.wrapping_sub(returns) as i64).max(0) as u64;
+        // Counted apart and read apart while owners count: the difference
+        // can be briefly "negative".
+        let cached = (t.stacked.wrapping_add(t.fast_returns).wrapping_sub(t.hits) as i64).max(0) as u64;
+        let idle_buffers = cached + shard_buffers;
+        ClassStats {
+            capacity,
+            gets,
+            misses: t.misses,
+            returns,
+            outstanding_buffers,
+            idle_buffers,
+            idle_bytes: idle_buffers * capacity as u64,
+            peak_outstanding_buffers: peak_held.max(outstanding_buffers),
+        }
+    }
+
+    /// Whether this class has been used: a get or an idle buffer so far.
+    pub(crate) fn in_use(&self) -> bool {
+        self.gets > 0 || self.idle_buffers > 0 || self.peak_outstanding_buffers > 0
     }
 }
 

@@ -18,6 +18,12 @@ pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) use loom::thread_local;
 
+/// Atomics that count for statistics alone: they publish nothing and order
+/// nothing, so they stay std's under loom too. Each loom atomic access is a
+/// point where a model may switch threads, and a gauge that no model checks
+/// would only multiply the interleavings loom explores.
+pub(crate) use std::sync::atomic::{AtomicU64 as StatAtomicU64, AtomicUsize as StatAtomicUsize};
+
 /// A mutex for slow paths only (registration, retirement, clock sweeps).
 #[cfg(not(loom))]
 pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
@@ -76,6 +82,9 @@ impl<T> BoundedQueue<T> {
     pub(crate) fn pop(&self) -> Option<T> {
         self.q.lock().unwrap().pop_front()
     }
+    pub(crate) fn len(&self) -> usize {
+        self.q.lock().unwrap().len()
+    }
 }
 
 /// An unbounded MPMC queue for slow paths: crossbeam's lock-free `SegQueue`
@@ -99,6 +108,9 @@ impl<T> UnboundedQueue<T> {
     }
     pub(crate) fn pop(&self) -> Option<T> {
         self.q.lock().unwrap().pop_front()
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.q.lock().unwrap().len()
     }
 }
 

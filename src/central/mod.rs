@@ -12,10 +12,11 @@ use crate::budget::Cap;
 use crate::class::{Classes, Fit};
 use crate::config::{Config, EvictionPolicy};
 use crate::error::AllocError;
-use crate::stats::{Registry, Stats, Tally, Totals};
-use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::stats::{ClassStats, ClassTally, Gauges, Peak, Registry, Stats, Tally, Totals};
+use crate::sync::{global_epoch, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, StatAtomicU64};
 use crate::track::{OutstandingReport, Tracker};
 use clock::IdleClock;
+use crossbeam_utils::CachePadded;
 pub(crate) use shard::Spot;
 use shard::{Budget, Shards, Stop};
 use std::time::Instant;
@@ -44,8 +45,30 @@ pub(crate) struct Central {
     /// Counts from paths with no thread cache of their own (orphan gets and
     /// returns, closed pools, discards, evictions), from any thread.
     shared: Tally,
+    /// Per class, as `shared`: the gets and returns of orphan and
+    /// closed-pool paths.
+    shared_classes: Box<[ClassTally]>,
+    /// Bytes in threads' hands (handed out, or idle in a thread cache or an
+    /// inbox), with their peak: `peak_outstanding_bytes` when no
+    /// `max_outstanding_bytes` counts the same thing (then not kept).
+    /// Padded: every thread's misses and spills write it, and the fields
+    /// around it are read on every slow path.
+    pub(crate) held: CachePadded<Peak>,
+    /// The steps in which thread caches publish their shares of `held`
+    /// (bytes: half of `tls_cache_bytes`) and of `class_held` (buffers: half
+    /// of `tls_cache_size`), each rounded down to a power of two; see
+    /// `Peak::publish`.
+    pub(crate) held_step: u64,
+    pub(crate) class_step: u64,
+    /// Per class, the buffers in threads' hands, with their peak (padded
+    /// apart, so classes that different threads use do not share a line).
+    pub(crate) class_held: Box<[CachePadded<Peak>]>,
     /// Sampled outstanding buffers (`Builder::track_outstanding`).
     tracker: Option<Tracker>,
+    /// The registrations of `BufferPool::register_metrics`, refreshed on
+    /// each tick of the idle clock (see `metrics.rs`).
+    #[cfg(feature = "metrics")]
+    published: crate::sync::Mutex<Vec<crate::metrics::Published>>,
 }
 
 /// Where [`Central::obtain`] found a buffer.
@@ -91,7 +114,14 @@ impl Central {
             trim_epoch: AtomicU64::new(0),
             registry: Registry::default(),
             shared: Tally::default(),
+            shared_classes: (0..n).map(|_| ClassTally::default()).collect(),
+            held: CachePadded::new(Peak::default()),
+            held_step: pow2_floor(config.tls_cache_bytes() / 2),
+            class_step: pow2_floor(config.tls_cache_size() / 2),
+            class_held: (0..n).map(|_| CachePadded::new(Peak::default())).collect(),
             tracker: config.track_outstanding().map(Tracker::new),
+            #[cfg(feature = "metrics")]
+            published: crate::sync::Mutex::new(Vec::new()),
             classes,
             config,
         }
@@ -461,6 +491,32 @@ impl Central {
             self.drain(k..k + 1, true);
         }
         Self::bump_global_epoch();
+        #[cfg(feature = "metrics")]
+        self.refresh_metrics(false);
+    }
+
+    /// Publishes a new registration of this pool's statistics.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn register_metrics(&self, name: &str) {
+        let p = crate::metrics::Published::register(name);
+        p.refresh(&self.stats(), &self.class_stats());
+        self.published.lock().push(p);
+    }
+
+    /// Sets every registration's handles from fresh snapshots. With `wait`
+    /// false (the idle clock's tick, on some thread's slow path), skipped
+    /// while another refresh runs.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn refresh_metrics(&self, wait: bool) {
+        let published = if wait { Some(self.published.lock()) } else { self.published.try_lock() };
+        let Some(published) = published else { return };
+        if published.is_empty() {
+            return;
+        }
+        let (s, per_class) = (self.stats(), self.class_stats());
+        for p in published.iter() {
+            p.refresh(&s, &per_class);
+        }
     }
 
     // ---- statistics ----------------------------------------------------
@@ -498,15 +554,73 @@ impl Central {
 
     pub(crate) fn stats(&self) -> Stats {
         let mut t = self.shared.snapshot();
-        t.add(&self.registry.sum());
-        Stats::from_totals(
-            &t,
-            self.shards.bytes() as u64,
+        let (blocks, shard_bytes, mut all) = self.registry.sum(|| self.shards.bytes() as u64);
+        t.add(&blocks);
+        self.shared_classes.iter().for_each(|c| all.add(&c.snapshot()));
+        let peak_outstanding_bytes = if self.cap.is_limited() { self.cap.peak() as u64 } else { self.held.peak() };
+        let g = Gauges {
+            shard_bytes,
             // Relaxed: statistics.
-            self.pinned_bytes.load(Ordering::Relaxed) as u64,
-            // Relaxed: a statistic.
-            self.pin_failures.load(Ordering::Relaxed),
-        )
+            pinned_bytes: self.pinned_bytes.load(Ordering::Relaxed) as u64,
+            pin_failures: self.pin_failures.load(Ordering::Relaxed),
+            peak_outstanding_bytes,
+            peak_pooled_bytes: self.budget.peak() as u64,
+        };
+        Stats::from_totals(&t, &all, &g)
+    }
+
+    /// Per size class in use, its counters (see `ClassStats`).
+    pub(crate) fn class_stats(&self) -> Vec<ClassStats> {
+        let mut sums = self.registry.class_sums(self.classes.len());
+        for (s, c) in sums.iter_mut().zip(self.shared_classes.iter()) {
+            s.add(&c.snapshot());
+        }
+        sums.iter()
+            .enumerate()
+            .map(|(c, t)| {
+                let shard_buffers = self.shards.class_len(c) as u64;
+                ClassStats::from_totals(self.classes.capacity(c), t, shard_buffers, self.class_held[c].peak())
+            })
+            .filter(ClassStats::in_use)
+            .collect()
+    }
+
+    /// Adds 1 to the shared per-class counter `pick` chooses for class `c`
+    /// (any thread may).
+    pub(crate) fn count_class(&self, c: usize, pick: impl FnOnce(&ClassTally) -> &StatAtomicU64) {
+        // Relaxed: statistics; nothing is published through them.
+        pick(&self.shared_classes[c]).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `mem` came into a thread's hands on a path with no thread cache (an
+    /// orphan get): the peaks' gauges rise, exactly. Thread caches publish
+    /// theirs in steps instead (`Block::held_in`).
+    #[inline]
+    pub(crate) fn hold(&self, mem: &Mem) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        if !self.cap.is_limited() {
+            self.held.add(mem.cap as u64);
+        }
+        if mem.class() != NOT_POOLED {
+            self.class_held[mem.class() as usize].add(1);
+        }
+    }
+
+    /// `mem` left a thread's hands on a path with no thread cache (an orphan
+    /// or closed-pool return): the undo of [`hold`](Self::hold).
+    #[inline]
+    pub(crate) fn unhold(&self, mem: &Mem) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        if !self.cap.is_limited() {
+            self.held.sub(mem.cap as u64);
+        }
+        if mem.class() != NOT_POOLED {
+            self.class_held[mem.class() as usize].sub(1);
+        }
     }
 
     /// Bytes reserved against `max_pooled_bytes` (shards plus thread-cache
@@ -517,6 +631,14 @@ impl Central {
         debug_assert!(r <= self.budget.max());
         r
     }
+}
+
+/// The largest power of two at most `n` (and at most 2^40, so that the
+/// steps' arithmetic in `Peak::publish` cannot overflow for any settings),
+/// and 1 for 0.
+fn pow2_floor(n: usize) -> u64 {
+    let n = (n as u64).clamp(1, 1 << 40);
+    1 << (u64::BITS - 1 - n.leading_zeros())
 }
 
 impl Drop for Central {

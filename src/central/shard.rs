@@ -13,7 +13,7 @@
 //! in the overflow), so an unused class costs one null pointer per shard.
 
 use crate::alloc::Mem;
-use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering, UnboundedQueue};
+use crate::sync::{current_cpu, AtomicUsize, BoundedQueue, Ordering, StatAtomicUsize, UnboundedQueue};
 use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
 
@@ -151,6 +151,13 @@ impl Shards {
         Ok(())
     }
 
+    /// Buffers of `class` in the shard queues and the overflow (a racy sum
+    /// of each queue's length, for statistics).
+    pub(super) fn class_len(&self, class: usize) -> usize {
+        let queued: usize = self.shards.iter().map(|s| s.classes[class].get().map_or(0, |q| q.len())).sum();
+        queued + self.overflow[class].get().map_or(0, |q| q.len())
+    }
+
     /// Number of shards.
     pub(super) fn len(&self) -> usize {
         self.shards.len()
@@ -195,12 +202,14 @@ pub(super) enum Stop {
 /// exceed `max`. Only slow paths touch it: thread caches reserve in leases.
 pub(super) struct Budget {
     reserved: CachePadded<AtomicUsize>,
+    /// The highest `reserved` has been (a statistic: `peak_pooled_bytes`).
+    peak: StatAtomicUsize,
     max: usize,
 }
 
 impl Budget {
     pub(super) fn new(max: usize) -> Self {
-        Self { reserved: CachePadded::new(AtomicUsize::new(0)), max }
+        Self { reserved: CachePadded::new(AtomicUsize::new(0)), peak: StatAtomicUsize::new(0), max }
     }
 
     /// Reserves `n` bytes if that keeps the total within the cap.
@@ -209,9 +218,27 @@ impl Budget {
         // Relaxed: the budget is a counter, not a publication. No memory is read
         // or written on the strength of its value; the buffers themselves travel
         // through the queues, which synchronise on their own.
-        self.reserved
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_add(n).filter(|&t| t <= self.max))
-            .is_ok()
+        let r = self
+            .reserved
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_add(n).filter(|&t| t <= self.max));
+        match r {
+            Ok(prev) => {
+                // Relaxed (both): a statistic. `prev + n` is a value the
+                // count really held, and only `reserve` raises it, so the
+                // peak is the exact maximum of `reserved`.
+                if prev + n > self.peak.load(Ordering::Relaxed) {
+                    self.peak.fetch_max(prev + n, Ordering::Relaxed);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The highest count of reserved bytes so far.
+    pub(super) fn peak(&self) -> usize {
+        // Relaxed: a statistic.
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Gives back `n` reserved bytes.

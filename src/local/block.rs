@@ -6,9 +6,10 @@
 //!
 //! * the owner half, written only by the owner thread, in three parts so the
 //!   hot path writes one word each way: [`Private::out`] for the slow paths,
-//!   and the single-writer counters `cache_hits` (+1 per hit) and
-//!   `fast_returns` (−1 per fast-path return), which the statistics read too.
-//!   [`Block::owner_count`] is the one place that sums the three;
+//!   and, per size class, the single-writer counters `hits` (+1 per hit)
+//!   and `fast_returns` (−1 per fast-path return) beside the class's bin,
+//!   which the statistics read too. [`Block::owner_count`] is the one place
+//!   that sums them;
 //! * [`Block::remote`], an atomic: −1 per buffer of this block dropped on any
 //!   other thread (or after retirement).
 //!
@@ -18,12 +19,12 @@
 //! brings it to zero frees the block. See `docs/DESIGN.md`.
 
 use super::inbox::{Chain, Inbox};
-use crate::alloc::Mem;
+use crate::alloc::{Mem, NOT_POOLED};
 use crate::budget::Cap;
 use crate::central::Central;
 use crate::config::Zeroing;
-use crate::stats::Tally;
-use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell};
+use crate::stats::{ClassCounts, ClassTally, Tally};
+use crate::sync::{Arc, AtomicUsize, Ordering, OwnerCell, StatAtomicU64};
 use std::ptr::NonNull;
 
 /// Flag added to `Block::remote` when the owner merges its count.
@@ -52,6 +53,13 @@ pub(crate) struct Block {
     /// birth for an orphan block. Each listed buffer keeps its reference to
     /// the block: it is still counted out until the owner takes it.
     pub(super) inbox: Inbox,
+    /// Where the per-class counters beside the bins are, for `held_in` /
+    /// `held_out`, which cannot borrow `private`; valid until `merge`
+    /// replaces the bins (after which the owner calls neither).
+    counts: ClassCounts,
+    /// The part of this block's `held_bytes` published in `Central::held`
+    /// (owner only; see `Peak::publish`).
+    published_bytes: StatAtomicU64,
     /// An [`Account`](crate::Account)'s budget, for the account's own
     /// block (an orphan-style block that issues no memory: buffers taken
     /// through the account are moved onto it). Each of its buffers releases
@@ -84,33 +92,127 @@ pub(super) struct Private {
     pub(super) bins: Bins,
 }
 
-/// A block's bins, one per size class. Owned through a raw pointer rather
+/// A size class's bin and its counters, side by side, so the fast paths
+/// count a hit or a return through the pointer they pop or push with. The
+/// owner borrows `bin` mutably (and only `bin`: never a whole `Slot`), while
+/// the registry reads `count` from any thread.
+///
+/// 128 bytes, a power of two, so the fast paths find a class's slot with one
+/// shift (as they found the 56-byte bins with one multiply; 96 bytes would
+/// take two instructions). That is 128 bytes per class per thread cache:
+/// 9 KiB for the 73 default classes.
+#[repr(C, align(128))]
+pub(super) struct Slot {
+    bin: Bin,
+    count: ClassTally,
+}
+
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+
+/// A block's slots, one per size class. Owned through a raw pointer rather
 /// than a `Box`, because the fast paths keep a pointer to the array in the
 /// thread's `HOT` entry while the slow paths borrow it through `Private`
-/// (never at the same time): a `Box` would assert uniqueness on every move
-/// of `Private`.
+/// (never at the same time), and the registry reads the counters meanwhile:
+/// a `Box` would assert uniqueness on every move of `Private`.
 pub(super) struct Bins {
-    ptr: NonNull<Bin>,
+    ptr: NonNull<Slot>,
     len: usize,
 }
 
 impl Bins {
     pub(super) fn new(v: Vec<Bin>) -> Self {
-        let b = v.into_boxed_slice();
+        let b: Box<[Slot]> = v.into_iter().map(|bin| Slot { bin, count: ClassTally::default() }).collect();
         let len = b.len();
         // SAFETY: `Box::into_raw` never returns null.
-        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(b).cast::<Bin>()) };
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(b).cast::<Slot>()) };
         Self { ptr, len }
-    }
-
-    pub(super) fn as_mut(&mut self) -> &mut [Bin] {
-        // SAFETY: `ptr` and `len` come from a boxed slice this value owns, and
-        // `&mut self` excludes other borrows through `Private`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The counters of class `c`. Shared: any thread may read them, and the
+    /// owner writes them with single-writer stores.
+    pub(super) fn count(&self, c: usize) -> &ClassTally {
+        assert!(c < self.len);
+        // SAFETY: `c < len`, within the array this value owns; `count` is
+        // never borrowed mutably (only `bin` is).
+        unsafe { &*std::ptr::addr_of!((*self.ptr.as_ptr().add(c)).count) }
+    }
+
+    /// Where the counters are, for the registry.
+    pub(super) fn class_counts(&self) -> ClassCounts {
+        // SAFETY: `len` counters, `size_of::<Slot>()` apart from the first,
+        // inside this array (`byte_add` stays within it, or is 0 past a
+        // dangling pointer's 0-length array, never dereferenced); the block
+        // registers them until it retires, and retirement unregisters before
+        // `merge` replaces the array.
+        unsafe {
+            let first = self.ptr.as_ptr().cast::<u8>().wrapping_add(std::mem::offset_of!(Slot, count));
+            ClassCounts::new(NonNull::new_unchecked(first.cast()), std::mem::size_of::<Slot>(), self.len)
+        }
+    }
+
+    /// A raw pointer to the bin of class `c`: the only way to a bin, so no
+    /// borrow ever covers a slot's counters.
+    fn bin(&self, c: usize) -> *mut Bin {
+        assert!(c < self.len);
+        // SAFETY: `c < len`: inside the array.
+        unsafe { std::ptr::addr_of_mut!((*self.ptr.as_ptr().add(c)).bin) }
+    }
+
+    /// The bin and counters of class `c`.
+    pub(super) fn slot(&mut self, c: usize) -> (&mut Bin, &ClassTally) {
+        // SAFETY: a bin of the array, borrowed under `&mut self`, and its
+        // counters, disjoint from it.
+        (unsafe { &mut *self.bin(c) }, self.count(c))
+    }
+
+    /// Every class with its bin and counters.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Bin, &ClassTally)> + '_ {
+        let bins = &*self;
+        // SAFETY: distinct bins, each borrowed once, for as long as the
+        // `&mut self` that excludes every other borrow through `Private`.
+        (0..bins.len).map(move |c| (c, unsafe { &mut *bins.bin(c) }, bins.count(c)))
+    }
+
+    /// Whether `f` holds for every bin.
+    pub(super) fn all(&self, f: impl Fn(&Bin) -> bool) -> bool {
+        // SAFETY: shared borrows under `&self`.
+        (0..self.len).all(|c| f(unsafe { &*self.bin(c) }))
+    }
+}
+
+impl std::ops::Index<usize> for Bins {
+    type Output = Bin;
+    fn index(&self, c: usize) -> &Bin {
+        // SAFETY: a bin of the array, borrowed under `&self`.
+        unsafe { &*self.bin(c) }
+    }
+}
+
+impl std::ops::IndexMut<usize> for Bins {
+    fn index_mut(&mut self, c: usize) -> &mut Bin {
+        // SAFETY: a bin of the array, borrowed under `&mut self`.
+        unsafe { &mut *self.bin(c) }
+    }
+}
+
+/// The bin and counters of class `c` in the slot array at `first`, for the
+/// fast paths (which hold `first` in `HOT`).
+///
+/// # Safety
+/// `first` is the slot array of the calling thread's live, unretired block,
+/// `c` is one of its classes, no slow operation is running on this thread,
+/// and no other reference to this bin is live for `'a`.
+#[inline(always)]
+pub(super) unsafe fn fast_slot<'a>(first: *mut Slot, c: usize) -> (&'a mut Bin, &'a ClassTally) {
+    // SAFETY: per the contract; the two borrows are of disjoint fields.
+    unsafe {
+        let s = first.add(c);
+        (&mut *std::ptr::addr_of_mut!((*s).bin), &*std::ptr::addr_of!((*s).count))
     }
 }
 
@@ -150,7 +252,10 @@ impl Block {
                 .map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false, chain: Chain::new() })
                 .collect()
         });
+        let counts = bins.class_counts();
         Block {
+            counts,
+            published_bytes: StatAtomicU64::new(0),
             central: central.clone(),
             owner,
             remote: AtomicUsize::new(remote),
@@ -230,17 +335,28 @@ impl Drop for Block {
 /// The refcount. The owner's updates are plain single-writer stores; only
 /// `merge` and `unref_remote` are atomic read-modify-writes.
 impl Block {
-    /// A cache hit issued a buffer: the hit counter is the refcount's +1.
+    /// A cache hit issued a buffer of the class `count` belongs to: the hit
+    /// counter is the refcount's +1.
     #[inline(always)]
-    pub(super) fn count_hit(&self) {
-        Tally::add_owned(&self.tally.cache_hits, 1);
+    pub(super) fn count_hit(count: &ClassTally) {
+        ClassTally::add_owned(&count.hits, 1);
     }
 
     /// An own buffer came back on the fast path: that counter is the
     /// refcount's −1.
     #[inline(always)]
-    pub(super) fn count_fast_return(&self) {
-        Tally::add_owned(&self.tally.fast_returns, 1);
+    pub(super) fn count_fast_return(count: &ClassTally) {
+        ClassTally::add_owned(&count.fast_returns, 1);
+    }
+
+    /// Counts in the statistics (not the refcount: see `count_returned`) a
+    /// return through a slow path of a buffer of `class`, on this, the
+    /// calling thread's unretired block, whose owner-only state is `p`.
+    pub(super) fn tally_return(&self, p: &Private, class: u32) {
+        Tally::bump(&self.tally.returns, 1);
+        if class != NOT_POOLED {
+            ClassTally::bump(&p.bins.count(class as usize).returns, 1);
+        }
     }
 
     /// The slow path issued a buffer that was not a cache hit.
@@ -254,13 +370,18 @@ impl Block {
         p.out -= n as isize;
     }
 
-    /// The owner half of the refcount: the one place its three parts are
-    /// summed (`Private::out`, `cache_hits`, `fast_returns`).
-    fn owner_count(&self, p: &Private) -> usize {
-        // Relaxed: this (the owner) thread wrote these counters.
-        let hits = self.tally.cache_hits.load(Ordering::Relaxed);
-        let fast_returns = self.tally.fast_returns.load(Ordering::Relaxed);
-        (p.out as usize).wrapping_add(hits.wrapping_sub(fast_returns) as usize)
+    /// The owner half of the refcount: the one place its parts are summed
+    /// (`Private::out`, and each class's `hits` and `fast_returns`).
+    fn owner_count(p: &Private) -> usize {
+        let mut n = p.out as usize;
+        for c in 0..p.bins.len() {
+            let t = p.bins.count(c);
+            // Relaxed: this (the owner) thread wrote these counters.
+            let hits = t.hits.load(Ordering::Relaxed);
+            let fast_returns = t.fast_returns.load(Ordering::Relaxed);
+            n = n.wrapping_add(hits.wrapping_sub(fast_returns) as usize);
+        }
+        n
     }
 
     /// Merges the owner half into `remote` and marks the block retired,
@@ -275,9 +396,9 @@ impl Block {
         let b = unsafe { block.as_ref() };
         // SAFETY: owner-only state, and the caller is the owner.
         let p = unsafe { b.private() };
+        let out = Block::owner_count(p);
         p.bins = Bins::new(Vec::new());
         p.retired = true;
-        let out = b.owner_count(p);
         // AcqRel: Release publishes this thread's last writes to the block (and
         // the buffers it returned) to whichever thread frees it; Acquire pairs
         // with the Release half of earlier `unref_remote` calls in case we free
@@ -337,18 +458,68 @@ impl Block {
     pub(super) fn sub_cached(&self, n: usize) {
         Tally::sub_owned(&self.tally.cached_bytes, n as u64);
     }
-    /// Bytes came into this thread's hands (a get not served by the cache).
+    /// A buffer came into this thread's hands (a get not served by the
+    /// cache); the pool's peaks follow (`publish_held`).
     #[inline(always)]
-    pub(super) fn held_in(&self, n: usize) {
-        Tally::bump(&self.tally.held_bytes, n as u64);
+    pub(super) fn held_in(&self, mem: &Mem) {
+        Tally::bump(&self.tally.held_bytes, mem.cap as u64);
+        self.publish_held(mem.class(), 1);
     }
-    /// Bytes left this thread's hands (to a shard, freed, detached): their
+    /// A buffer left this thread's hands (to a shard, freed, detached): its
     /// charge against `max_outstanding_bytes` goes back. (The charge was
     /// taken before the matching `held_in`, where it can be refused.)
     #[inline(always)]
-    pub(super) fn held_out(&self, n: usize) {
-        Tally::drop_by(&self.tally.held_bytes, n as u64);
-        self.central.cap.release(n);
+    pub(super) fn held_out(&self, mem: &Mem) {
+        Tally::drop_by(&self.tally.held_bytes, mem.cap as u64);
+        self.publish_held(mem.class(), -1);
+        self.central.cap.release(mem.cap);
+    }
+
+    /// This block's held bytes, and its held buffers of `class` (moved by
+    /// `delta`), published in the pool's gauges in steps
+    /// (`Central::held_step`, `class_step`): the peaks' shared RMWs come
+    /// once per step of this thread's movement, not once per buffer.
+    fn publish_held(&self, class: u32, delta: i64) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        let central = &self.central;
+        if !central.cap.is_limited() {
+            // Relaxed: written only by this (the owner) thread.
+            let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
+            central.held.publish(held, &self.published_bytes, central.held_step);
+        }
+        if class != NOT_POOLED {
+            let c = class as usize;
+            // SAFETY: `c` is a class of the pool, and the counters are live:
+            // the owner (the caller) has not merged the block.
+            let t = unsafe { self.counts.get(c) };
+            ClassTally::add_owned(&t.held, delta as u64);
+            // Relaxed: written only by this thread.
+            let held = t.held.load(Ordering::Relaxed) as i64;
+            central.class_held[c].publish(held, &t.published, central.class_step);
+        }
+    }
+
+    /// Publishes this retiring block's shares exactly (step 0), so a retired
+    /// thread leaves no rounding behind in the peaks' gauges.
+    pub(super) fn settle_held(&self) {
+        if cfg!(bufpool_no_stats) {
+            return;
+        }
+        let central = &self.central;
+        if !central.cap.is_limited() {
+            // Relaxed: written only by this (the owner) thread.
+            let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
+            central.held.publish(held, &self.published_bytes, 0);
+        }
+        for c in 0..self.counts.len() {
+            // SAFETY: `c < len`; not merged yet (the caller retires it next).
+            let t = unsafe { self.counts.get(c) };
+            // Relaxed: written only by this thread.
+            let held = t.held.load(Ordering::Relaxed) as i64;
+            central.class_held[c].publish(held, &t.published, 0);
+        }
     }
 
     /// This thread listed `n` bytes in another block's inbox.
@@ -366,8 +537,8 @@ impl Block {
 
 /// What the fast paths need of a block, kept in the thread's `HOT` entry.
 pub(super) struct FastView {
-    /// The bin array (one bin per class).
-    pub(super) bins: NonNull<Bin>,
+    /// The slot array (one bin and its counters per class).
+    pub(super) bins: NonNull<Slot>,
     /// `Zeroing::OnGet` or tracking: gets go to the slow path.
     pub(super) zero_on_get: bool,
     /// `Zeroing::OnReturn` or tracking: returns go to the slow path.

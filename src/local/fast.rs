@@ -17,7 +17,7 @@
 //! `buffer.rs`, "Layout"), and both halves are `#[inline(always)]` so they
 //! inline whole into `get` and `drop`.
 
-use super::block::{Bin, Block};
+use super::block::{fast_slot, Block, Slot};
 use crate::alloc::{Mem, NOT_POOLED};
 use crate::central::Central;
 use crate::class::Fit;
@@ -60,9 +60,9 @@ pub(super) struct BlockRef {
 struct FastEntry {
     central: Cell<*const Central>,
     block: Cell<*mut Block>,
-    /// The block's bin array: the only pointer into a block's bins outside
-    /// the block, private to this file.
-    bins: Cell<*mut Bin>,
+    /// The block's slot array (bins and their counters): the only pointer
+    /// into a block's bins outside the block, private to this file.
+    bins: Cell<*mut Slot>,
     /// The last request size and its class (`NO_CLASS` if not pooled): asking
     /// for the same size again skips the class arithmetic. A true pair from
     /// the start (`0` is never pooled).
@@ -190,8 +190,10 @@ pub(super) fn take(h: &Hot, central: &Central, len: usize) -> Option<(Mem, NonNu
         return None;
     }
     debug_assert!(c < central.classes.len());
-    // SAFETY: `c` is a class of `central`, and the block has one bin per class.
-    let bin = unsafe { &mut *e.bins.get().add(c) };
+    // SAFETY: `c` is a class of `central`, and the block has one slot per
+    // class; the block is this thread's, live and unretired (it is in `h`),
+    // and the state is IDLE, so no other reference to the bin is live.
+    let (bin, count) = unsafe { fast_slot(e.bins.get(), c) };
     // SAFETY: a fast entry's block is non-null.
     let block = unsafe { NonNull::new_unchecked(e.block.get()) };
     // The bin is this thread's live, unretired block's, and the state is
@@ -215,7 +217,7 @@ pub(super) fn take(h: &Hot, central: &Central, len: usize) -> Option<(Mem, NonNu
     // SAFETY: live, per the above.
     let b = unsafe { block.as_ref() };
     b.sub_cached(mem.cap);
-    b.count_hit();
+    Block::count_hit(count);
     Some((mem, block))
 }
 
@@ -240,9 +242,10 @@ pub(super) fn give_back(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<u8>, cap: 
     // SAFETY: owner-only state, exclusive per the above.
     let p = unsafe { b.private() };
     // SAFETY: a pooled buffer's class is one of its pool's classes, and the
-    // block has one bin per class; the array is not part of `Private`'s own
-    // memory (it is behind a raw pointer), so `p` does not alias it.
-    let bin = unsafe { &mut *e.bins.get().add(class as usize) };
+    // block has one slot per class; the array is not part of `Private`'s own
+    // memory (it is behind a raw pointer), so `p` does not alias it; the
+    // block is live and the state IDLE, per the above.
+    let (bin, count) = unsafe { fast_slot(e.bins.get(), class as usize) };
     let n = bin.stack.len();
     if n >= bin.depth || b.cached() + cap > p.lease {
         return false;
@@ -257,6 +260,6 @@ pub(super) fn give_back(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<u8>, cap: 
         bin.stack.as_mut_ptr().add(n).write(Mem { ptr, cap, tag });
         bin.stack.set_len(n + 1);
     }
-    b.count_fast_return();
+    Block::count_fast_return(count);
     true
 }

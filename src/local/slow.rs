@@ -12,7 +12,7 @@ use crate::central::{Central, Source, Spot};
 use crate::class::Fit;
 use crate::config::Zeroing;
 use crate::error::AllocError;
-use crate::stats::{Tally, Totals};
+use crate::stats::{ClassTally, Tally, Totals};
 use crate::sync::{global_epoch, thread_id, Arc, AtomicU64, Ordering};
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -116,11 +116,12 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
     let central = &b.central;
     let how = if central.is_closed() { Empty::Free } else { how };
     let mut listed = 0;
-    for (c, bin) in p.bins.as_mut().iter_mut().enumerate() {
+    for (c, bin, count) in p.bins.iter_mut() {
         listed += flush_chain(b, bin, c, matches!(how, Empty::Free));
         for mem in bin.stack.drain(..) {
+            ClassTally::drop_by(&count.stacked, 1);
             b.sub_cached(mem.cap);
-            b.held_out(mem.cap);
+            b.held_out(&mem);
             p.lease -= mem.cap;
             match how {
                 // The lease covers it: the reservation passes to the shard.
@@ -157,14 +158,15 @@ fn decay(b: &Block, p: &mut Private, gen: u64) {
     let central = &b.central;
     let min_depth = central.config.tls_cache_size().min(2);
     let mut listed = 0;
-    for (c, bin) in p.bins.as_mut().iter_mut().enumerate() {
+    for (c, bin, count) in p.bins.iter_mut() {
         // What the inbox brought and no get took within a tick goes to the
         // shards (where the budget counts it).
         listed += flush_chain(b, bin, c, false);
         if bin.last_gen + 1 < gen {
             for mem in bin.stack.drain(..) {
+                ClassTally::drop_by(&count.stacked, 1);
                 b.sub_cached(mem.cap);
-                b.held_out(mem.cap);
+                b.held_out(&mem);
                 p.lease -= mem.cap;
                 central.evict(mem);
             }
@@ -195,6 +197,7 @@ pub(super) unsafe fn retire(block: NonNull<Block>) {
     // Close the inbox first: later remote drops take the refcount path.
     take_inbox(b, p, true);
     empty(b, p, Empty::ToShards);
+    b.settle_held();
     b.central.registry().unregister(&b.tally);
     // SAFETY: forwarded contract; no reference into the block outlives this.
     unsafe { Block::merge(block) };
@@ -220,8 +223,13 @@ pub(super) fn block_for(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Centr
 fn new_block(h: &Hot, blocks: &mut Vec<BlockRef>, central: &Arc<Central>) -> NonNull<Block> {
     let block = Block::create(central, thread_id());
     // SAFETY: the block unregisters its tally in `retire`, before it can be
-    // freed (a block is freed only after its merge, which follows).
-    unsafe { central.registry().register(&block.as_ref().tally) };
+    // freed (a block is freed only after its merge, which follows), and
+    // before `merge` replaces its bins (and the counters beside them).
+    unsafe {
+        let b = block.as_ref();
+        let counts = b.private().bins.class_counts();
+        central.registry().register(&b.tally, counts);
+    }
     blocks.push(BlockRef { central: Arc::as_ptr(central), block: block.as_ptr() });
     // SAFETY: `blocks` holds this thread's live, unretired blocks, inside a
     // slow operation.
@@ -258,17 +266,17 @@ pub(super) fn acquire(
         if !b.inbox.is_empty() {
             take_inbox(b, p, false);
         }
-        if !p.bins.as_mut()[c].chain.is_empty() {
+        if !p.bins[c].chain.is_empty() {
             if let Some(mem) = refill_from_chain(b, p, c) {
                 // Cached bytes are charged already.
                 central.cap.release(prepaid);
                 return Ok((mem, block, true));
             }
         }
-        let bin = &mut p.bins.as_mut()[c];
+        let (bin, count) = p.bins.slot(c);
         if let Some(mem) = bin.stack.pop() {
             b.sub_cached(mem.cap);
-            b.count_hit();
+            Block::count_hit(count);
             central.cap.release(prepaid);
             return Ok((mem, block, true));
         }
@@ -291,7 +299,7 @@ fn charge(b: &Block, p: &mut Private, need: usize, len: usize, prepaid: usize) -
     if cap.try_charge(need) {
         return Ok(());
     }
-    if b.cached() > 0 || !p.bins.as_mut().iter().all(|bin| bin.chain.is_empty()) {
+    if b.cached() > 0 || !p.bins.all(|bin| bin.chain.is_empty()) {
         empty(b, p, Empty::ToShards);
         if cap.try_charge(need) {
             return Ok(());
@@ -315,6 +323,9 @@ fn miss(b: &Block, p: &mut Private, fit: Fit, len: usize, prepaid: usize) -> Res
     };
     debug_assert_eq!(mem.cap, need);
     Tally::bump(source.counter(&b.tally), 1);
+    if let Fit::Class(c) = fit {
+        ClassTally::bump(&p.bins.count(c).misses, 1);
+    }
     if let Source::Shard(home) = source {
         // The buffer's reservation passes from the shard to this cache's
         // lease, so its return needs no new one: a burst's round trip
@@ -332,7 +343,7 @@ fn miss(b: &Block, p: &mut Private, fit: Fit, len: usize, prepaid: usize) -> Res
         }
     }
     Block::count_issued(p);
-    b.held_in(mem.cap);
+    b.held_in(&mem);
     Ok((mem, matches!(source, Source::Shard(_))))
 }
 
@@ -344,7 +355,7 @@ fn miss(b: &Block, p: &mut Private, fit: Fit, len: usize, prepaid: usize) -> Res
 fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
     let central = &b.central;
     let max_bytes = central.config.tls_cache_bytes();
-    let bin: &mut Bin = &mut p.bins.as_mut()[c];
+    let (bin, count) = p.bins.slot(c);
     // A bin not yet used has no stack (depth 0): nothing to fill.
     let room = bin.depth.saturating_sub(bin.stack.len());
     let n = (bin.depth / 2).min(room);
@@ -369,10 +380,11 @@ fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
         // The buffer's reservation moves with it, from the shard's share of
         // the budget into the lease.
         p.lease += mem.cap;
-        b.held_in(mem.cap);
+        b.held_in(&mem);
         b.add_cached(mem.cap);
         debug_assert!(bin.stack.len() < bin.stack.capacity());
         bin.stack.push(mem);
+        ClassTally::bump(&count.stacked, 1);
     }
 }
 
@@ -380,7 +392,7 @@ fn refill(b: &Block, p: &mut Private, c: usize, spot: Spot) {
 /// inbox if `close`). Owner only, inside a slow operation.
 fn take_inbox(b: &Block, p: &mut Private, close: bool) {
     let mut taken = b.inbox.take(close);
-    let bins = p.bins.as_mut();
+    let bins = &mut p.bins;
     let mut bytes = 0;
     while let Some(mem) = taken.pop() {
         let c = mem.class() as usize;
@@ -401,7 +413,7 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
     let central = &b.central;
     let max_depth = central.config.tls_cache_size();
     let max_bytes = central.config.tls_cache_bytes();
-    let bin = &mut p.bins.as_mut()[c];
+    let bin = &mut p.bins[c];
     if bin.stack.capacity() == 0 {
         bin.stack.reserve_exact(max_depth);
     }
@@ -409,7 +421,7 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
     bin.last_gen = p.seen_gen;
     let mut moved = 0;
     loop {
-        let bin = &mut p.bins.as_mut()[c];
+        let bin = &mut p.bins[c];
         if bin.stack.len() >= bin.depth {
             break;
         }
@@ -422,14 +434,17 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
             if granted == 0 {
                 if moved == 0 {
                     // Straight to the caller, counted as a hit: the refcount
-                    // takes the listed return and the new issue.
+                    // takes the listed return and the new issue. It never
+                    // entered the stack, which a hit's count assumes it left.
                     Block::count_returned(p, 1);
-                    b.count_hit();
+                    let count = p.bins.count(c);
+                    Block::count_hit(count);
+                    ClassTally::bump(&count.stacked, 1);
                     b.listed_out(mem.cap);
                     return Some(mem);
                 }
                 // SAFETY: ours, and it fit a link before.
-                unsafe { p.bins.as_mut()[c].chain.push(mem) };
+                unsafe { p.bins[c].chain.push(mem) };
                 break;
             }
             p.lease += granted;
@@ -438,7 +453,9 @@ fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
         Block::count_returned(p, 1);
         b.listed_out(mem.cap);
         b.add_cached(mem.cap);
-        p.bins.as_mut()[c].stack.push(mem);
+        let (bin, count) = p.bins.slot(c);
+        bin.stack.push(mem);
+        ClassTally::bump(&count.stacked, 1);
         moved += 1;
     }
     None
@@ -453,7 +470,7 @@ fn flush_chain(b: &Block, bin: &mut Bin, c: usize, free: bool) -> usize {
     while let Some(mem) = bin.chain.pop() {
         n += 1;
         b.listed_out(mem.cap);
-        b.held_out(mem.cap);
+        b.held_out(&mem);
         if free {
             central.count(&Totals { evictions: 1, ..Default::default() });
             central.free(mem);
@@ -494,7 +511,11 @@ pub(super) fn acquire_orphan(
         central.release_budget(mem.cap);
     }
     central.count_in(|t| source.counter(t), 1);
+    if let Fit::Class(c) = fit {
+        central.count_class(c, |t| &t.misses);
+    }
     central.count_in(|t| &t.held_bytes, mem.cap as u64);
+    central.hold(&mem);
     Ok((mem, Block::create_orphan(central), recycled))
 }
 
@@ -555,6 +576,7 @@ pub(super) unsafe fn release(
         // Found before the push: once listed, the buffer no longer keeps
         // `issuer` (nor `central` through it) alive.
         let mine = block_for(h, blocks, central);
+        let class = mem.class();
         // SAFETY: the buffer's memory and its reference to `issuer` are ours
         // to hand over, and it fits a link.
         match unsafe { b.inbox.push(mem, central.config.tls_cache_bytes()) } {
@@ -564,7 +586,9 @@ pub(super) unsafe fn release(
                 // it when it takes the buffer.
                 // SAFETY: this thread's live block (it holds its own `Arc`).
                 let m = unsafe { mine.as_ref() };
-                Tally::bump(&m.tally.returns, 1);
+                // SAFETY: owner-only state of our own block, inside a slow
+                // operation.
+                m.tally_return(unsafe { m.private() }, class);
                 m.listed_in(cap);
                 return;
             }
@@ -576,6 +600,11 @@ pub(super) unsafe fn release(
     // then drop the reference to the issuer.
     if central.is_closed() {
         central.count(&Totals { returns: 1, held_bytes: (cap as u64).wrapping_neg(), ..Default::default() });
+        let mem = Mem { ptr, cap, tag };
+        if mem.class() != NOT_POOLED {
+            central.count_class(mem.class() as usize, |t| &t.returns);
+        }
+        central.unhold(&mem);
         central.cap.release(cap);
         if how != Return::Detach {
             central.free(Mem { ptr, cap, tag });
@@ -588,7 +617,8 @@ pub(super) unsafe fn release(
             // Under an outstanding cap, another thread's buffer goes to the
             // shards rather than into this cache, so its charge comes back
             // now instead of when this thread next touches the pool.
-            pass_on(m, ptr, cap, tag, how);
+            // SAFETY: owner-only state of our own block, inside a slow operation.
+            pass_on(m, unsafe { m.private() }, ptr, cap, tag, how);
         } else {
             // SAFETY: owner-only state of our own block, inside a slow operation.
             let p = unsafe { m.private() };
@@ -614,6 +644,10 @@ pub(super) unsafe fn release_orphan(issuer: NonNull<Block>, mem: Mem, how: Retur
         meter.release(mem.cap);
     }
     central.count(&Totals { returns: 1, held_bytes: (mem.cap as u64).wrapping_neg(), ..Default::default() });
+    if mem.class() != NOT_POOLED {
+        central.count_class(mem.class() as usize, |t| &t.returns);
+    }
+    central.unhold(&mem);
     central.cap.release(mem.cap);
     if how != Return::Detach {
         match mem.class() {
@@ -645,14 +679,14 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
     // one value whose address escapes to the slow paths: the push then stores
     // registers instead of copying a stack slot.
     let central = &b.central;
-    Tally::bump(&b.tally.returns, 1);
+    let class = Mem { ptr, cap, tag }.class();
+    b.tally_return(p, class);
     if how == Return::Detach {
-        b.held_out(cap);
+        b.held_out(&Mem { ptr, cap, tag });
         return;
     }
-    let class = Mem { ptr, cap, tag }.class();
     if class == NOT_POOLED {
-        b.held_out(cap);
+        b.held_out(&Mem { ptr, cap, tag });
         free_cold(central, ptr, cap, tag);
         return;
     }
@@ -660,13 +694,14 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
     debug_assert_eq!(central.classes.class_of_capacity(cap), Some(c));
     scrub(central, &Mem { ptr, cap, tag }, how);
     debug_assert!(c < p.bins.len());
-    let bin = &mut p.bins.as_mut()[c];
+    let (bin, count) = p.bins.slot(c);
     if bin.stack.len() < bin.depth && b.cached() + cap <= p.lease {
         // A bin counts as used when something is returned to it: a bin
         // that is only ever popped empties itself anyway.
         bin.last_gen = p.seen_gen;
         b.add_cached(cap);
         bin.stack.push(Mem { ptr, cap, tag });
+        ClassTally::bump(&count.stacked, 1);
         return;
     }
     accept_slow(b, p, c, ptr, cap, tag);
@@ -674,11 +709,11 @@ fn accept(b: &Block, p: &mut Private, ptr: NonNull<u8>, cap: usize, tag: u64, ho
 
 /// A returned buffer passes through this thread's block `b` to the shards
 /// (or is freed), without entering its cache.
-fn pass_on(b: &Block, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
+fn pass_on(b: &Block, p: &Private, ptr: NonNull<u8>, cap: usize, tag: u64, how: Return) {
     let central = &b.central;
-    Tally::bump(&b.tally.returns, 1);
-    b.held_out(cap);
     let mem = Mem { ptr, cap, tag };
+    b.tally_return(p, mem.class());
+    b.held_out(&mem);
     match (how, mem.class()) {
         (Return::Detach, _) => {}
         (_, NOT_POOLED) => central.free(mem),
@@ -706,11 +741,11 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
     let max_bytes = central.config.tls_cache_bytes();
     if mem.cap > max_bytes {
         // Too big for any thread cache: straight to the shards.
-        b.held_out(mem.cap);
+        b.held_out(&mem);
         return central.offer(c, mem, false);
     }
     let max_depth = central.config.tls_cache_size();
-    let bin = &mut p.bins.as_mut()[c];
+    let (bin, count) = p.bins.slot(c);
     if bin.stack.capacity() == 0 {
         bin.stack.reserve_exact(max_depth);
         bin.depth = bin.depth.max(max_depth.min(2));
@@ -725,9 +760,10 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
             // Spill the older half to the shards; the lease moves with them.
             let n = (bin.stack.len() / 2).max(1);
             let lease = &mut p.lease;
+            ClassTally::drop_by(&count.stacked, n as u64);
             let spilled = bin.stack.drain(..n).inspect(|old| {
                 b.sub_cached(old.cap);
-                b.held_out(old.cap);
+                b.held_out(old);
                 *lease -= old.cap;
             });
             central.spill(c, spilled);
@@ -743,15 +779,16 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
         if granted == 0 {
             // No room in this cache or in the budget: try the shards (which
             // apply the eviction policy), else free.
-            b.held_out(mem.cap);
+            b.held_out(&mem);
             return central.offer(c, mem, false);
         }
         p.lease += granted;
     }
-    let bin = &mut p.bins.as_mut()[c];
+    let (bin, count) = p.bins.slot(c);
     bin.last_gen = p.seen_gen;
     b.add_cached(mem.cap);
     bin.stack.push(mem);
+    ClassTally::bump(&count.stacked, 1);
 }
 
 /// Adds `n` to the counter `field` picks on this thread's block.
