@@ -74,9 +74,21 @@ impl Gather {
         }
     }
 
-    /// Bytes not yet sent.
-    pub(crate) fn rest(&self) -> usize {
-        (self.idx..self.bufs.len()).map(|i| self.bufs.get(i).map_or(0, <[u8]>::len)).sum::<usize>() - self.off
+    /// Whether at least `n` bytes are not yet sent; stops counting once
+    /// they are, and never counts for `usize::MAX` (zero-copy off).
+    pub(crate) fn rest_at_least(&self, n: usize) -> bool {
+        if n == usize::MAX {
+            return false;
+        }
+        let mut rest = 0usize;
+        for i in self.idx..self.bufs.len() {
+            let len = self.bufs.get(i).map_or(0, <[u8]>::len);
+            rest += if i == self.idx { len - self.off } else { len };
+            if rest >= n {
+                return true;
+            }
+        }
+        false
     }
 
     /// The rest, if it is within one buffer: its address and length.

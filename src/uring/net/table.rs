@@ -67,9 +67,6 @@ pub(crate) struct SendSt {
     /// A short send or `EINTR`/`EAGAIN`: the owner's next poll continues.
     pub(crate) resubmit: bool,
     pub(crate) result: Option<io::Result<()>>,
-    /// The request in flight is a zero-copy send: its buffers are the
-    /// kernel's until its notification, which ends it.
-    pub(crate) zc: bool,
 }
 
 pub(crate) struct Slot {

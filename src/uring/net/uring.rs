@@ -385,7 +385,7 @@ impl NetShard {
                 if g.done() {
                     return Poll::Ready(Ok(g.into_bufs()));
                 }
-                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None, zc: false })));
+                let t = st.alloc(Kind::Send(Box::new(SendSt { g, resubmit: true, result: None })));
                 *tok = Some(t);
                 t
             }
@@ -412,13 +412,13 @@ impl NetShard {
                 break None;
             }
             s.resubmit = false;
-            s.zc = s.g.rest() >= self.zerocopy_above;
-            if s.zc {
+            let zc = s.g.rest_at_least(self.zerocopy_above);
+            if zc {
                 add(&self.stats.send_zc, 1);
             }
             // The buffers (and the msghdr) stay in the table until the
             // request's last completion is reaped.
-            let e = match (s.g.single(), s.zc) {
+            let e = match (s.g.single(), zc) {
                 (Some((p, n)), false) => opcode::Send::new(types::Fd(fd), p, n.min(u32::MAX as usize) as u32)
                     .flags(libc::MSG_NOSIGNAL)
                     .build(),
