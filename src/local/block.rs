@@ -483,21 +483,13 @@ impl Block {
         if cfg!(bufpool_no_stats) {
             return;
         }
-        let central = &self.central;
-        if !central.cap.is_limited() {
-            // Relaxed: written only by this (the owner) thread.
-            let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
-            central.held.publish(held, &self.published_bytes, central.held_step);
-        }
+        self.publish_bytes(self.central.held_step);
         if class != NOT_POOLED {
             let c = class as usize;
             // SAFETY: `c` is a class of the pool, and the counters are live:
             // the owner (the caller) has not merged the block.
-            let t = unsafe { self.counts.get(c) };
-            ClassTally::add_owned(&t.held, delta as u64);
-            // Relaxed: written only by this thread.
-            let held = t.held.load(Ordering::Relaxed) as i64;
-            central.class_held[c].publish(held, &t.published, central.class_step);
+            ClassTally::add_owned(&unsafe { self.counts.get(c) }.held, delta as u64);
+            self.publish_class(c, self.central.class_step);
         }
     }
 
@@ -507,19 +499,30 @@ impl Block {
         if cfg!(bufpool_no_stats) {
             return;
         }
-        let central = &self.central;
-        if !central.cap.is_limited() {
+        self.publish_bytes(0);
+        for c in 0..self.counts.len() {
+            self.publish_class(c, 0);
+        }
+    }
+
+    /// Publishes this block's share of `Central::held` in steps of `step`
+    /// (kept only when no `max_outstanding_bytes` counts the same thing).
+    fn publish_bytes(&self, step: u64) {
+        if !self.central.cap.is_limited() {
             // Relaxed: written only by this (the owner) thread.
             let held = self.tally.held_bytes.load(Ordering::Relaxed) as i64;
-            central.held.publish(held, &self.published_bytes, 0);
+            self.central.held.publish(held, &self.published_bytes, step);
         }
-        for c in 0..self.counts.len() {
-            // SAFETY: `c < len`; not merged yet (the caller retires it next).
-            let t = unsafe { self.counts.get(c) };
-            // Relaxed: written only by this thread.
-            let held = t.held.load(Ordering::Relaxed) as i64;
-            central.class_held[c].publish(held, &t.published, 0);
-        }
+    }
+
+    /// Publishes this block's share of class `c`'s `Central::class_held`.
+    fn publish_class(&self, c: usize, step: u64) {
+        // SAFETY: `c` is a class of the pool (callers pass one), and the
+        // counters are live: the owner (the caller) has not merged the block.
+        let t = unsafe { self.counts.get(c) };
+        // Relaxed: written only by this thread.
+        let held = t.held.load(Ordering::Relaxed) as i64;
+        self.central.class_held[c].publish(held, &t.published, step);
     }
 
     /// This thread listed `n` bytes in another block's inbox.
