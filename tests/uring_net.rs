@@ -581,15 +581,7 @@ fn echo_once(ring: Ring, run: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send
     let msg = data(200 << 10, 9);
     let m = msg.clone();
     let client = std::thread::spawn(move || echo_client(addr, m));
-    run(Box::pin(async move {
-        let (s, _) = ring.accept(&l).await.unwrap();
-        let mut rx = ring.recv(&s);
-        while let Some(chunk) = rx.next().await {
-            ring.send(&s, chunk.unwrap()).await.unwrap();
-        }
-        drop(rx);
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-    }));
+    run(Box::pin(async move { echo_one(&ring, &l).await }));
     assert!(client.join().unwrap() == msg);
 }
 

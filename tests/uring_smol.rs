@@ -8,45 +8,28 @@ use async_executor::Executor;
 use bufpool::uring::Ring;
 use bufpool::BufferPool;
 use futures_lite::future;
-use futures_lite::StreamExt;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 use uring_common::*;
 
-/// Runs `f` on an executor with `threads` threads running it.
-fn on_smol<T: Send + 'static>(threads: usize, f: impl FnOnce(Arc<Executor<'static>>) -> T) -> T {
+/// Runs `f` on an executor with `threads` threads running it until `f`
+/// returns.
+fn on_smol<T>(threads: usize, f: impl FnOnce(Arc<Executor<'static>>) -> T) -> T {
     let ex = Arc::new(Executor::new());
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let stopped = Arc::new(std::sync::Mutex::new(stopped));
-    let workers: Vec<_> = (0..threads)
+    let (stops, workers): (Vec<_>, Vec<_>) = (0..threads)
         .map(|_| {
-            let (ex, stopped) = (ex.clone(), stopped.clone());
-            std::thread::spawn(move || {
-                future::block_on(ex.run(async {
-                    while stopped.lock().unwrap().try_recv().is_err() {
-                        async_io_sleep().await;
-                    }
-                }))
-            })
+            let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+            let ex = ex.clone();
+            (stop, std::thread::spawn(move || future::block_on(ex.run(stopped))))
         })
-        .collect();
+        .unzip();
     let out = f(ex);
-    for _ in 0..threads {
-        stop.send(()).unwrap();
+    // Dropping the senders ends every worker's `run` (with `Canceled`).
+    drop(stops);
+    for w in workers {
+        let _canceled = w.join().unwrap();
     }
-    workers.into_iter().for_each(|w| w.join().unwrap());
     out
-}
-
-/// A short pause that yields to the executor (no reactor needed).
-async fn async_io_sleep() {
-    let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(2));
-        let _ = tx.send(());
-    });
-    let _ = rx.await;
 }
 
 #[test]
@@ -107,15 +90,7 @@ fn socket_echo_on_smol_tasks() {
             let servers: Vec<_> = (0..CONNS)
                 .map(|_| {
                     let (ring, l) = (ring.clone(), l.clone());
-                    ex.spawn(async move {
-                        let (s, _) = ring.accept(&l).await.unwrap();
-                        let mut rx = ring.recv(&s);
-                        while let Some(chunk) = rx.next().await {
-                            ring.send(&s, chunk.unwrap()).await.unwrap();
-                        }
-                        drop(rx);
-                        s.shutdown(std::net::Shutdown::Write).unwrap();
-                    })
+                    ex.spawn(async move { echo_one(&ring, &l).await })
                 })
                 .collect();
             future::block_on(async {

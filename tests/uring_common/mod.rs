@@ -87,3 +87,16 @@ pub fn echo_client(addr: std::net::SocketAddr, msg: Vec<u8>) -> Vec<u8> {
     writer.join().unwrap();
     back
 }
+
+/// The server side of one echo: accepts a connection on `l` through `ring`,
+/// sends every received buffer back, and shuts its side down at the end.
+pub async fn echo_one(ring: &Ring, l: &std::net::TcpListener) {
+    use futures::StreamExt;
+    let (s, _) = ring.accept(l).await.unwrap();
+    let mut rx = ring.recv(&s);
+    while let Some(chunk) = rx.next().await {
+        ring.send(&s, chunk.unwrap()).await.unwrap();
+    }
+    drop(rx);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+}
