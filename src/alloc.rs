@@ -53,6 +53,16 @@ pub(crate) const PINNED: u64 = 1 << 32;
 /// `Mem::class` of an allocation outside every size class (freed on return).
 pub(crate) const NOT_POOLED: u32 = u32::MAX;
 
+/// `class` is a size class, not [`NOT_POOLED`]: a sign test, since no pool
+/// has 2^31 classes (one `test`, where comparing with `u32::MAX` takes a
+/// constant load too).
+#[inline(always)]
+pub(crate) fn is_pooled_class(class: u32) -> bool {
+    (class as i32) >= 0
+}
+
+const _: () = assert!((NOT_POOLED as i32) < 0);
+
 // SAFETY: `Mem` is a unique owner of its heap allocation (like `Box<[u8]>`); nothing
 // about it is tied to the thread that allocated it.
 unsafe impl Send for Mem {}

@@ -76,6 +76,11 @@ impl Classes {
         self.last - self.first + 1
     }
 
+    /// The smallest request a class serves.
+    pub(crate) fn min_pooled(&self) -> usize {
+        self.min
+    }
+
     /// Capacity of class `c`.
     #[inline]
     pub(crate) fn capacity(&self, c: usize) -> usize {
@@ -160,6 +165,23 @@ mod tests {
             n *= 2;
         }
         assert_eq!(c.fit(64 * 1024 + 1), Fit::Class(c.class_of_capacity(80 * 1024).unwrap()));
+    }
+
+    /// The fast path starts each thread's last-size pair at the smallest
+    /// pooled request and the class that fits it, and leaves gets to the
+    /// slow path if none does: so one must.
+    #[test]
+    fn the_smallest_pooled_request_fits_a_class() {
+        for (min, max, unit) in
+            [(4096, 1 << 20, 1), (1024, 1 << 26, 1), (4096, 1 << 30, 4096), (1, 64, 1), (100, 100, 1)]
+        {
+            let c = Classes::new(min, max, unit);
+            let n = c.min_pooled();
+            match c.fit(n) {
+                Fit::Class(k) => assert!(k < c.len() && c.capacity(k) >= n, "{min}..{max} by {unit}"),
+                Fit::Exact(_) => panic!("{n} fits no class of {min}..{max} by {unit}"),
+            }
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@
 //!
 //! A `get` that hits the thread cache, and its drop, take no lock, make no
 //! syscall, allocate nothing, perform no atomic read-modify-write on shared
-//! memory and call no function: 104 instructions for the pair under callgrind,
+//! memory and call no function: 88 instructions for the pair under callgrind,
 //! about 0.4× zeropool 0.7's `alloc_uninit` and 0.5–0.7× opool's `get` in the
 //! same criterion runs. Statistics are per-thread single-writer counters
 //! summed on read; on the hot path they are the same writes the block's

@@ -200,20 +200,17 @@ impl std::ops::IndexMut<usize> for Bins {
     }
 }
 
-/// The bin and counters of class `c` in the slot array at `first`, for the
-/// fast paths (which hold `first` in `HOT`).
+/// The bin and counters of the slot at `s`, for the fast paths (which hold
+/// the block's slot array, and the slot of the last size asked, in `HOT`).
 ///
 /// # Safety
-/// `first` is the slot array of the calling thread's live, unretired block,
-/// `c` is one of its classes, no slow operation is running on this thread,
-/// and no other reference to this bin is live for `'a`.
+/// `s` is a slot of the calling thread's live, unretired block, no slow
+/// operation is running on this thread, and no other reference to this bin
+/// is live for `'a`.
 #[inline(always)]
-pub(super) unsafe fn fast_slot<'a>(first: *mut Slot, c: usize) -> (&'a mut Bin, &'a ClassTally) {
+pub(super) unsafe fn slot_parts<'a>(s: *mut Slot) -> (&'a mut Bin, &'a ClassTally) {
     // SAFETY: per the contract; the two borrows are of disjoint fields.
-    unsafe {
-        let s = first.add(c);
-        (&mut *std::ptr::addr_of_mut!((*s).bin), &*std::ptr::addr_of!((*s).count))
-    }
+    unsafe { (&mut *std::ptr::addr_of_mut!((*s).bin), &*std::ptr::addr_of!((*s).count)) }
 }
 
 impl Drop for Bins {
@@ -230,8 +227,12 @@ pub(crate) struct Bin {
     /// Current depth limit: 0 until first used, then adapting between
     /// `min(2, tls_cache_size)` and `tls_cache_size`.
     pub(super) depth: usize,
-    /// Pool generation at the last use of this bin.
+    /// Pool generation at the last use of this bin by a slow path; the fast
+    /// paths' uses show in `fast_seen`.
     pub(super) last_gen: u64,
+    /// The class's `hits + fast_returns` at the last `decay`: a different
+    /// sum there means the fast paths used the bin in that generation.
+    pub(super) fast_seen: u64,
     /// A get found this bin empty since the last spill or decay.
     pub(super) missed: bool,
     /// Buffers of this class taken from the inbox and not yet back in the
@@ -249,7 +250,14 @@ impl Block {
             Vec::new()
         } else {
             (0..central.classes.len())
-                .map(|_| Bin { stack: Vec::new(), depth, last_gen: gen, missed: false, chain: Chain::new() })
+                .map(|_| Bin {
+                    stack: Vec::new(),
+                    depth,
+                    last_gen: gen,
+                    fast_seen: 0,
+                    missed: false,
+                    chain: Chain::new(),
+                })
                 .collect()
         });
         let counts = bins.class_counts();

@@ -57,7 +57,7 @@ impl Drop for Blocks {
         // orphan path; then hand every cached buffer back to its pool's shards
         // (or free it past the byte budget) and merge each block's count.
         let _ = HOT.try_with(|h| {
-            h.state.set(EXITED);
+            h.set_state(EXITED);
             // SAFETY: an empty list; the thread is exiting.
             unsafe { h.refresh(&[]) };
         });
@@ -87,7 +87,7 @@ fn hot() -> Option<NonNull<Hot>> {
 #[inline]
 fn run_busy<R>(f: impl FnOnce(&Hot, &mut Vec<BlockRef>) -> R) -> Option<R> {
     HOT.try_with(|h| {
-        if h.state.get() != IDLE {
+        if h.state() != IDLE {
             return None;
         }
         let _busy = Busy::set(h);
@@ -108,14 +108,14 @@ struct Busy<'a>(&'a Hot);
 
 impl<'a> Busy<'a> {
     fn set(h: &'a Hot) -> Self {
-        h.state.set(BUSY);
+        h.set_state(BUSY);
         Busy(h)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.state.set(IDLE);
+        self.0.set_state(IDLE);
     }
 }
 

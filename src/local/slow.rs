@@ -39,7 +39,7 @@ pub(super) fn housekeeping(h: &Hot, blocks: &mut Vec<BlockRef>, is_get: bool) {
     // Relaxed: see `Hot::may_run`.
     let e = global_epoch().load(Ordering::Relaxed);
     let cd = h.countdown.get();
-    let clock = is_get && cd == 0;
+    let clock = is_get && cd <= 0;
     if e != h.seen_epoch.get() || clock {
         housekeeping_full(h, blocks, e, clock);
     } else if is_get {
@@ -162,6 +162,14 @@ fn decay(b: &Block, p: &mut Private, gen: u64) {
         // What the inbox brought and no get took within a tick goes to the
         // shards (where the budget counts it).
         listed += flush_chain(b, bin, c, false);
+        // The fast paths do not store `last_gen`; their counters moved if
+        // they used the bin during the generation now ending. Relaxed: this
+        // thread is their only writer.
+        let fast = count.hits.load(Ordering::Relaxed).wrapping_add(count.fast_returns.load(Ordering::Relaxed));
+        if fast != bin.fast_seen {
+            bin.fast_seen = fast;
+            bin.last_gen = p.seen_gen;
+        }
         if bin.last_gen + 1 < gen {
             for mem in bin.stack.drain(..) {
                 ClassTally::drop_by(&count.stacked, 1);
