@@ -74,8 +74,15 @@ impl Builder {
         /// Requests larger than this are served exactly and freed on drop, not
         /// pooled. Default 1 GiB.
         max_buffer_size: usize;
-        /// Per-thread cache depth per size class, at most. The depth adapts
-        /// between 2 (or this, if smaller) and this. Default from [`Builder::cpus`].
+        /// Per-thread cache depth per size class, at most: 1 to 64. The depth adapts
+        /// between 2 (or this, if smaller) and this. Left unset, it starts from
+        /// [`Builder::cpus`] (the defaults table) and follows demand: a bin that
+        /// both finds itself empty on a get and full on a return deepens by one
+        /// up to that value, then doubles up to [`MAX_CACHE_DEPTH`](crate::MAX_CACHE_DEPTH), and halves
+        /// back per idle-clock tick without such a miss; its bytes stay within
+        /// [`tls_cache_bytes`](Builder::tls_cache_bytes) either way. So a
+        /// thread whose bursts outgrow the table keeps them in its cache, and
+        /// setting this is the way to a hard per-class bound.
         tls_cache_size: usize;
         /// Bytes one thread may keep cached per pool. Buffers larger than this
         /// bypass the thread cache and go straight to the shards. Default
@@ -199,9 +206,12 @@ impl Builder {
         if tls_cache_size == 0 {
             return Err(BuildError::ZeroCacheDepth);
         }
-        if tls_cache_size > 64 {
+        if tls_cache_size > crate::config::MAX_SET_CACHE_DEPTH {
             return Err(BuildError::CacheDepthTooLarge(tls_cache_size));
         }
+        // Set: a hard bound. Left to the defaults: a starting ceiling.
+        let max_cache_depth =
+            if self.tls_cache_size.is_some() { tls_cache_size } else { crate::MAX_CACHE_DEPTH.max(tls_cache_size) };
         let max_buffers_per_shard = self.max_buffers_per_shard.unwrap_or(per_shard);
         if max_buffers_per_shard == 0 {
             return Err(BuildError::ZeroBuffersPerShard);
@@ -266,6 +276,7 @@ impl Builder {
             min_buffer_size: min,
             max_buffer_size: max,
             tls_cache_size,
+            max_cache_depth,
             tls_cache_bytes,
             max_buffers_per_shard,
             num_shards,

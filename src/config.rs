@@ -57,6 +57,17 @@ pub enum Zeroing {
     OnReturn,
 }
 
+/// The deepest a thread cache's bin left to the defaults may grow, per size
+/// class, following bursts (see
+/// [`Builder::tls_cache_size`](crate::Builder::tls_cache_size)); its bytes
+/// stay within `tls_cache_bytes`. Netty's thread caches keep 256 entries per
+/// small size by default.
+pub const MAX_CACHE_DEPTH: usize = 256;
+
+/// The most [`Builder::tls_cache_size`](crate::Builder::tls_cache_size)
+/// accepts: a depth set by hand is a hard bound, one of these per class.
+pub(crate) const MAX_SET_CACHE_DEPTH: usize = 64;
+
 /// The defaults' shape, as a function of the CPU count. This is the one
 /// definition; the table in the docs is checked against it by a test.
 ///
@@ -143,6 +154,7 @@ pub struct Config {
     pub(crate) min_buffer_size: usize,
     pub(crate) max_buffer_size: usize,
     pub(crate) tls_cache_size: usize,
+    pub(crate) max_cache_depth: usize,
     pub(crate) tls_cache_bytes: usize,
     pub(crate) max_buffers_per_shard: usize,
     pub(crate) num_shards: usize,
@@ -172,7 +184,8 @@ impl Config {
     getters! {
         min_buffer_size: usize, "Smallest pooled request size.";
         max_buffer_size: usize, "Largest pooled request size.";
-        tls_cache_size: usize, "Maximum per-thread cache depth per size class.";
+        tls_cache_size: usize, "Per-thread cache depth per size class: the ceiling if set with `Builder::tls_cache_size`, else where the ceiling starts (see `max_cache_depth`).";
+        max_cache_depth: usize, "The deepest one class's thread cache may grow: `tls_cache_size` if that was set, else [`MAX_CACHE_DEPTH`](crate::MAX_CACHE_DEPTH), reached only by bursts and always within `tls_cache_bytes`.";
         tls_cache_bytes: usize, "Bytes one thread may keep cached per pool.";
         max_buffers_per_shard: usize, "Slots per size class in each shard's queue (the overflow takes the rest, within `max_pooled_bytes`).";
         num_shards: usize, "Number of shards (a power of two).";

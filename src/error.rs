@@ -63,7 +63,9 @@ impl fmt::Display for BuildError {
             Self::ShardsNotPowerOfTwo(n) => write!(f, "num_shards must be a power of two, got {n}"),
             Self::TooManyShards(n) => write!(f, "num_shards must be at most 1024, got {n}"),
             Self::ZeroCacheDepth => f.write_str("tls_cache_size must be at least 1"),
-            Self::CacheDepthTooLarge(n) => write!(f, "tls_cache_size must be at most 64, got {n}"),
+            Self::CacheDepthTooLarge(n) => {
+                write!(f, "tls_cache_size must be at most {}, got {n}", crate::config::MAX_SET_CACHE_DEPTH)
+            }
             Self::ZeroBuffersPerShard => f.write_str("max_buffers_per_shard must be at least 1"),
             Self::TooManyBuffersPerShard(n) => {
                 write!(f, "max_buffers_per_shard must be at most {}, got {n}", crate::MAX_BUFFERS_PER_SHARD)

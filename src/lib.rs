@@ -171,7 +171,8 @@ pub use buffer::PooledBuffer;
 pub use builder::Builder;
 pub use config::{
     Config, EvictionPolicy, Zeroing, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_MIN_BUFFER_SIZE,
-    DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_ALIGNMENT, MAX_BUFFERS_PER_SHARD, SHARD_SLOT_BYTES,
+    DEFAULT_READ_SIZE, DEFAULT_TLS_CACHE_BYTES, MAX_ALIGNMENT, MAX_BUFFERS_PER_SHARD, MAX_CACHE_DEPTH,
+    SHARD_SLOT_BYTES,
 };
 pub use error::{AllocError, BuildError};
 pub use io::{pooled_copy, pooled_read, BufReader, CopyFuture, ReadExactFuture, ReadFuture};

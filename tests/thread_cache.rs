@@ -252,3 +252,60 @@ fn cached_buffers_of_many_exited_threads_are_reused() {
     assert_eq!(s.fresh_allocations, 1, "{s}");
     assert_eq!(s.pooled_bytes, K64 as u64, "{s}");
 }
+
+/// Left to the defaults, a bin follows a burst larger than the defaults
+/// table's depth: after a few bursts of 64, a whole burst is served by the
+/// thread's cache (before, past the first few buffers every get and drop
+/// went through the shards). The idle clock brings it back down.
+#[test]
+fn a_default_cache_follows_bursts_and_shrinks_back() {
+    const BURST: usize = 64;
+    let pool = BufferPool::builder().max_pooled_bytes(256 << 20).max_buffers_per_shard(BURST + 8).build().unwrap();
+    let c = pool.config();
+    assert_eq!(c.max_cache_depth(), bufpool::MAX_CACHE_DEPTH);
+    assert!(c.tls_cache_size() < BURST, "the defaults table starts below the burst");
+    assert!(BURST * K64 <= c.tls_cache_bytes(), "the burst fits the byte bound");
+    let burst = || drop((0..BURST).map(|_| pool.get(K64)).collect::<Vec<_>>());
+    for _ in 0..10 {
+        burst();
+    }
+    let before = pool.stats();
+    burst();
+    let after = pool.stats();
+    assert_eq!(after.cache_hits - before.cache_hits, BURST as u64, "{before} -> {after}");
+    assert_eq!(after.fresh_allocations, before.fresh_allocations, "{after}");
+    // Idle-clock ticks with light use (one get + drop a generation, no
+    // misses): the depth halves back to the table's, and the returns spill
+    // what no longer fits.
+    for _ in 0..12 {
+        pool.release_idle();
+        drop(pool.get(K64));
+    }
+    let other = pool.clone();
+    thread::spawn(move || other.trim()).join().unwrap();
+    let s = pool.stats();
+    let start = pool.config().tls_cache_size();
+    assert!(s.pooled_bytes <= (start * K64) as u64, "cache kept past {start} buffers: {s}");
+    assert!(s.pooled_bytes > 0, "the cache kept nothing: {s}");
+}
+
+/// Set by hand, `tls_cache_size` stays a hard bound: bursts do not deepen
+/// the cache past it.
+#[test]
+fn a_set_cache_depth_is_a_hard_bound_under_bursts() {
+    const BURST: usize = 64;
+    let pool = BufferPool::builder()
+        .tls_cache_size(4)
+        .max_pooled_bytes(256 << 20)
+        .max_buffers_per_shard(BURST + 8)
+        .build()
+        .unwrap();
+    assert_eq!(pool.config().max_cache_depth(), 4);
+    for _ in 0..20 {
+        drop((0..BURST).map(|_| pool.get(K64)).collect::<Vec<_>>());
+    }
+    let other = pool.clone();
+    thread::spawn(move || other.trim()).join().unwrap();
+    let s = pool.stats();
+    assert!(s.pooled_bytes <= (4 * K64) as u64, "{s}");
+}

@@ -225,7 +225,8 @@ pub(crate) struct Bin {
     /// The top is the most recently returned.
     pub(super) stack: Vec<Mem>,
     /// Current depth limit: 0 until first used, then adapting between
-    /// `min(2, tls_cache_size)` and `tls_cache_size`.
+    /// `min(2, tls_cache_size)` and `Config::max_cache_depth`. Raised only
+    /// through `slow::set_depth`, which reserves the stack first.
     pub(super) depth: usize,
     /// Pool generation at the last use of this bin by a slow path; the fast
     /// paths' uses show in `fast_seen`.

@@ -293,9 +293,10 @@ pub(super) fn give_back(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<u8>, cap: 
     // counter, which the idle clock's `decay` reads: no `last_gen` store.)
     b.add_cached(cap);
     debug_assert!(n < bin.stack.capacity());
-    // SAFETY: `n < depth <= capacity`: a bin's depth is 0 until
-    // `slow::accept_slow` reserves `tls_cache_size` entries, and never
-    // exceeds that. The words are stored as `take` loads them.
+    // SAFETY: `n < depth <= capacity`: a bin's depth is 0 until first
+    // used, and only `slow::set_depth` raises it, reserving the capacity
+    // first (lowering it keeps the capacity). The words are stored as `take`
+    // loads them.
     unsafe {
         bin.stack.as_mut_ptr().add(n).write(Mem { ptr, cap, tag });
         bin.stack.set_len(n + 1);

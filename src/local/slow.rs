@@ -129,8 +129,8 @@ fn empty(b: &Block, p: &mut Private, how: Empty) {
                 Empty::Free => central.evict(mem),
             }
         }
-        // The stack keeps its capacity (at most `tls_cache_size` entries), so
-        // a later fast-path push never allocates.
+        // The stack keeps its capacity (at least its depth), so a later
+        // fast-path push never allocates.
         bin.depth = bin.depth.min(2);
     }
     Block::count_returned(p, listed);
@@ -156,7 +156,8 @@ pub(super) fn give_back_idle(blocks: &mut [BlockRef], central: &Arc<Central>) {
 /// depths shrink where nothing missed.
 fn decay(b: &Block, p: &mut Private, gen: u64) {
     let central = &b.central;
-    let min_depth = central.config.tls_cache_size().min(2);
+    let start = central.config.tls_cache_size();
+    let min_depth = start.min(2);
     let mut listed = 0;
     for (c, bin, count) in p.bins.iter_mut() {
         // What the inbox brought and no get took within a tick goes to the
@@ -180,7 +181,9 @@ fn decay(b: &Block, p: &mut Private, gen: u64) {
             }
         }
         if !bin.missed && bin.depth > min_depth {
-            bin.depth -= 1;
+            // Back down as it went up: halving from past the starting
+            // ceiling (a burst that is over), then one at a time.
+            bin.depth = if bin.depth > start { (bin.depth / 2).max(start) } else { bin.depth - 1 };
         }
         bin.missed = false;
     }
@@ -414,18 +417,15 @@ fn take_inbox(b: &Block, p: &mut Private, close: bool) {
 
 /// A get of class `c` whose chain has buffers: moves up to the bin's room
 /// from the chain into the stack (within the lease, which grows as a
-/// return's would), and deepens the bin to `tls_cache_size`, since gets
-/// found it empty with supply at hand. If the lease has room for none,
+/// return's would), and deepens the bin to at least `tls_cache_size`, since
+/// gets found it empty with supply at hand. If the lease has room for none,
 /// serves the get straight from the chain (returned as `Some`).
 fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
     let central = &b.central;
     let max_depth = central.config.tls_cache_size();
     let max_bytes = central.config.tls_cache_bytes();
     let bin = &mut p.bins[c];
-    if bin.stack.capacity() == 0 {
-        bin.stack.reserve_exact(max_depth);
-    }
-    bin.depth = max_depth;
+    set_depth(bin, bin.depth.max(max_depth));
     bin.last_gen = p.seen_gen;
     let mut moved = 0;
     loop {
@@ -739,6 +739,13 @@ fn free_cold(central: &Central, ptr: NonNull<u8>, cap: usize, tag: u64) {
     central.free(Mem { ptr, cap, tag });
 }
 
+/// Sets a bin's depth to `d`, first making its stack's capacity at least `d`:
+/// the fast-path push writes below the depth without a capacity check.
+fn set_depth(bin: &mut Bin, d: usize) {
+    bin.stack.reserve_exact(d.saturating_sub(bin.stack.len()));
+    bin.depth = d;
+}
+
 /// A return that does not fit its bin as it is: the bin deepens or spills,
 /// the lease grows, or the buffer goes to the shards.
 #[cold]
@@ -752,16 +759,19 @@ fn accept_slow(b: &Block, p: &mut Private, c: usize, ptr: NonNull<u8>, cap: usiz
         b.held_out(&mem);
         return central.offer(c, mem, false);
     }
-    let max_depth = central.config.tls_cache_size();
+    let start = central.config.tls_cache_size();
+    let ceiling = central.config.max_cache_depth();
     let (bin, count) = p.bins.slot(c);
     if bin.stack.capacity() == 0 {
-        bin.stack.reserve_exact(max_depth);
-        bin.depth = bin.depth.max(max_depth.min(2));
+        set_depth(bin, bin.depth.max(start.min(2)));
     }
     if bin.stack.len() >= bin.depth {
-        if bin.missed && bin.depth < max_depth {
-            // Gets found this bin empty and returns find it full: deepen.
-            bin.depth += 1;
+        if bin.missed && bin.depth < ceiling {
+            // Gets found this bin empty and returns find it full: deepen, by
+            // one up to the starting ceiling, then doubling (a burst larger
+            // than the defaults' cache).
+            let d = if bin.depth < start { bin.depth + 1 } else { (bin.depth * 2).min(ceiling) };
+            set_depth(bin, d);
             bin.missed = false;
         }
         if bin.stack.len() >= bin.depth {
