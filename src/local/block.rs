@@ -467,6 +467,21 @@ impl Block {
     pub(super) fn sub_cached(&self, n: usize) {
         Tally::sub_owned(&self.tally.cached_bytes, n as u64);
     }
+    /// Adds `n` cached bytes if the total stays within `lease`, with one
+    /// load and one store: `cached() + n <= lease` then `add_cached(n)`
+    /// would load the counter twice (LLVM does not merge atomic loads), and
+    /// each load waits for the previous get's store to forward, a chain
+    /// through memory on every get + drop.
+    #[inline(always)]
+    pub(super) fn add_cached_within(&self, n: usize, lease: usize) -> bool {
+        // Relaxed: written only by this (the owner) thread; see `Tally::bump`.
+        let c = self.tally.cached_bytes.load(Ordering::Relaxed) as usize + n;
+        if c > lease {
+            return false;
+        }
+        self.tally.cached_bytes.store(c as u64, Ordering::Relaxed);
+        true
+    }
     /// A buffer came into this thread's hands (a get not served by the
     /// cache); the pool's peaks follow (`publish_held`).
     #[inline(always)]

@@ -286,12 +286,11 @@ pub(super) fn give_back(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<u8>, cap: 
     // block is live and the state IDLE, per the above.
     let (bin, count) = unsafe { slot_parts(e.bins.get().add(class)) };
     let n = bin.stack.len();
-    if n >= bin.depth || b.cached() + cap > p.lease {
+    if n >= bin.depth || !b.add_cached_within(cap, p.lease) {
         return false;
     }
     // (The bin's use in this generation shows in `count_fast_return`'s
     // counter, which the idle clock's `decay` reads: no `last_gen` store.)
-    b.add_cached(cap);
     debug_assert!(n < bin.stack.capacity());
     // SAFETY: `n < depth <= capacity`: a bin's depth is 0 until first
     // used, and only `slow::set_depth` raises it, reserving the capacity
