@@ -266,20 +266,34 @@ pub fn run(alloc: &str) {
     for &shape in &shapes {
         for &n in &sizes {
             // Calibrate each method on its own: double the operations until
-            // one measurement fills half the target time, so thread start-up
-            // (in the two threaded shapes) is amortised.
+            // a measurement fills half the target time, so thread start-up
+            // (in the two threaded shapes) is amortised. Each step takes the
+            // fastest of three tries: one slow try (a descheduled thread on
+            // a shared machine) would otherwise stop the doubling at a
+            // handful of operations, and every later measurement of that
+            // method would be mostly a thread's start and join (this gave
+            // the pool's 40–90 µs "per buffer" cross-thread cells at 4 KiB).
             let ops: Vec<usize> = Method::ALL
                 .iter()
                 .map(|&m| {
                     let mut ops = 2;
                     while ops < 1 << 24
-                        && measure(&pool, shape, m, n, ops) * (ops as f64) < target.as_nanos() as f64 / 2.0
+                        && (0..3).map(|_| measure(&pool, shape, m, n, ops)).fold(f64::INFINITY, f64::min) * (ops as f64)
+                            < target.as_nanos() as f64 / 2.0
                     {
                         ops *= 2;
                     }
                     ops
                 })
                 .collect();
+            eprintln!(
+                "{} {}: operations per measurement: pool {}, with_capacity {}, zeroed {}",
+                shape.name(),
+                size_label(n),
+                ops[0],
+                ops[1],
+                ops[2]
+            );
             let mut t = [vec![], vec![], vec![]];
             for _ in 0..rounds {
                 for (i, &m) in Method::ALL.iter().enumerate() {
