@@ -136,3 +136,42 @@ fn many_threads_share_through_the_shards() {
     assert_eq!(s.outstanding_buffers, 0);
     assert!(s.fresh_allocations <= (threads * 8) as u64, "{s}");
 }
+
+/// Buffers dropped on a thread that already uses the pool are listed in
+/// their issuer's inbox without a slow operation (`local/foreign.rs`): the
+/// counts come out exactly as the slow path's, and the issuer's next gets
+/// take them back as cache hits.
+#[test]
+fn foreign_drops_are_counted_exactly_and_come_home() {
+    let pool = BufferPool::builder().max_pooled_bytes(256 << 20).build().unwrap();
+    // This thread touches the pool first, so its drops below find its block.
+    drop(pool.get(K64));
+    let n = 40u64;
+    let (tx, rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let p = pool.clone();
+    let worker = thread::spawn(move || {
+        let bufs: Vec<_> = (0..n).map(|_| p.get(K64)).collect();
+        tx.send(bufs).unwrap();
+        go_rx.recv().unwrap();
+        // Back on the issuer: these come from its inbox, not the allocator.
+        let before = p.stats();
+        let again: Vec<_> = (0..n).map(|_| p.get(K64)).collect();
+        let after = p.stats();
+        drop(again);
+        (before, after)
+    });
+    let bufs = rx.recv().unwrap();
+    drop(bufs); // foreign returns
+    let s = pool.stats();
+    assert_eq!(s.returns, s.gets, "{s}");
+    assert_eq!(s.outstanding_buffers, 0, "{s}");
+    assert_eq!(s.listed_bytes, n * K64 as u64, "all listed in the issuer's inbox: {s}");
+    go_tx.send(()).unwrap();
+    let (before, after) = worker.join().unwrap();
+    assert_eq!(after.fresh_allocations, before.fresh_allocations, "{before} -> {after}");
+    assert_eq!(after.cache_hits - before.cache_hits, n, "{before} -> {after}");
+    let s = pool.stats();
+    assert_eq!(s.listed_bytes, 0, "{s}");
+    assert_eq!(s.outstanding_buffers, 0, "{s}");
+}

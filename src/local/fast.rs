@@ -75,6 +75,8 @@ pub(super) struct BlockRef {
 struct FastEntry {
     /// The pool, for a get's lookup; null if its gets take the slow path.
     get_central: Cell<*const Central>,
+    /// The pool, always (for `foreign::list_foreign`'s lookup).
+    central: Cell<*const Central>,
     block: Cell<*mut Block>,
     /// `block`, for a drop's lookup; null if its returns take the slow path.
     drop_block: Cell<*mut Block>,
@@ -93,6 +95,7 @@ impl FastEntry {
     const fn empty() -> Self {
         Self {
             get_central: Cell::new(std::ptr::null()),
+            central: Cell::new(std::ptr::null()),
             block: Cell::new(std::ptr::null_mut()),
             drop_block: Cell::new(std::ptr::null_mut()),
             bins: Cell::new(std::ptr::null_mut()),
@@ -107,6 +110,7 @@ impl FastEntry {
     unsafe fn set(&self, e: Option<&BlockRef>) {
         let Some(e) = e else {
             self.get_central.set(std::ptr::null());
+            self.central.set(std::ptr::null());
             self.block.set(std::ptr::null_mut());
             self.drop_block.set(std::ptr::null_mut());
             self.bins.set(std::ptr::null_mut());
@@ -130,6 +134,7 @@ impl FastEntry {
         let gets_fast = !v.zero_on_get && first.is_some();
         let (len, slot) = first.unwrap_or((0, bins));
         self.get_central.set(if gets_fast { e.central } else { std::ptr::null() });
+        self.central.set(e.central);
         self.block.set(e.block);
         self.drop_block.set(if v.scrub { std::ptr::null_mut() } else { e.block });
         self.bins.set(bins);
@@ -175,6 +180,19 @@ impl Hot {
     #[inline(always)]
     fn find_pool(&self, central: *const Central) -> Option<&FastEntry> {
         self.fast.iter().find(|e| e.get_central.get() == central)
+    }
+
+    /// This thread's block for `central`, if the gate is open (no slow
+    /// operation runs on this thread, no housekeeping is due) and the pool
+    /// takes fast returns (it neither scrubs nor tracks): the block a
+    /// foreign drop counts its return on (`foreign::list_foreign`).
+    #[inline]
+    pub(super) fn return_block_of(&self, central: *const Central) -> Option<NonNull<Block>> {
+        if !self.may_run() || central.is_null() {
+            return None;
+        }
+        let e = self.fast.iter().find(|e| e.central.get() == central)?;
+        NonNull::new(e.drop_block.get())
     }
 
     /// The fast entry for returns to `block`, if there is one: then `block`

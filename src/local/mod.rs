@@ -17,6 +17,7 @@
 
 mod block;
 mod fast;
+mod foreign;
 mod inbox;
 mod slow;
 
@@ -193,6 +194,15 @@ unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, mut
             t.on_return(ptr.as_ptr() as usize);
         }
         tag &= !TRACKED;
+    } else if how == Return::Recycle {
+        if let Some(h) = hot() {
+            // SAFETY: `HOT` lives as long as this thread; forwarded contract
+            // (a drop is never inside a slow operation: one that is sees a
+            // shut gate, and the call does nothing).
+            if unsafe { foreign::list_foreign(h.as_ref(), issuer, ptr, cap, tag) } {
+                return;
+            }
+        }
     }
     let done = run_busy(move |h, blocks| {
         // SAFETY: forwarded contract.

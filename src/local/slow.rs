@@ -417,15 +417,20 @@ fn take_inbox(b: &Block, p: &mut Private, close: bool) {
 
 /// A get of class `c` whose chain has buffers: moves up to the bin's room
 /// from the chain into the stack (within the lease, which grows as a
-/// return's would), and deepens the bin to at least `tls_cache_size`, since
-/// gets found it empty with supply at hand. If the lease has room for none,
-/// serves the get straight from the chain (returned as `Some`).
+/// return's would), and deepens the bin, since gets found it empty with
+/// supply at hand: to `tls_cache_size`, and past it by doubling up to
+/// `max_cache_depth` (the buffers a consumer thread hands back in batches
+/// then come in batches, one miss per depth of gets rather than per
+/// `tls_cache_size`). If the lease has room for none, serves the get
+/// straight from the chain (returned as `Some`).
 fn refill_from_chain(b: &Block, p: &mut Private, c: usize) -> Option<Mem> {
     let central = &b.central;
     let max_depth = central.config.tls_cache_size();
     let max_bytes = central.config.tls_cache_bytes();
+    let ceiling = central.config.max_cache_depth();
     let bin = &mut p.bins[c];
-    set_depth(bin, bin.depth.max(max_depth));
+    let d = if bin.depth < max_depth { max_depth } else { (bin.depth * 2).min(ceiling) };
+    set_depth(bin, d);
     bin.last_gen = p.seen_gen;
     let mut moved = 0;
     loop {
