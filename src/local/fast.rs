@@ -188,7 +188,7 @@ impl Hot {
     /// foreign drop counts its return on (`foreign::list_foreign`).
     #[inline]
     pub(super) fn return_block_of(&self, central: *const Central) -> Option<NonNull<Block>> {
-        if !self.may_run() || central.is_null() {
+        if !self.may_run() {
             return None;
         }
         let e = self.fast.iter().find(|e| e.central.get() == central)?;

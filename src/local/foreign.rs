@@ -26,8 +26,8 @@ use std::ptr::NonNull;
 ///
 /// # Safety
 /// `issuer` issued the buffer owning this memory, whose reference is
-/// consumed if this returns `true`; the call is not inside a slow
-/// operation of this thread (`h` is this thread's `HOT`).
+/// consumed if this returns `true`; `h` is this thread's `HOT` (inside a
+/// slow operation its gate is shut, and this does nothing).
 #[inline]
 pub(super) unsafe fn list_foreign(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, tag: u64) -> bool {
     if tag & TRACKED != 0 || !is_pooled_class(tag as u32) {
@@ -39,14 +39,14 @@ pub(super) unsafe fn list_foreign(h: &Hot, issuer: NonNull<Block>, ptr: NonNull<
     // This thread's block for the pool, if the gate is open and the pool
     // takes fast returns (no scrub, no tracking).
     let Some(mine) = h.return_block_of(&**central) else { return false };
+    // First, as the cheapest: an own buffer whose bin was full (the fast
+    // return refused it) spills through the slow path, never into its own
+    // inbox.
+    if mine == issuer {
+        return false;
+    }
     let mem = Mem { ptr, cap, tag };
-    if b.owner == 0
-        || b.meter.is_some()
-        || !Inbox::fits(&mem)
-        || central.cap.is_limited()
-        || central.is_closed()
-        || mine == issuer
-    {
+    if b.owner == 0 || b.meter.is_some() || !Inbox::fits(&mem) || central.cap.is_limited() || central.is_closed() {
         return false;
     }
     let limit = central.config.tls_cache_bytes();

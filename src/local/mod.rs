@@ -197,8 +197,8 @@ unsafe fn release_slow(issuer: NonNull<Block>, ptr: NonNull<u8>, cap: usize, mut
     } else if how == Return::Recycle {
         if let Some(h) = hot() {
             // SAFETY: `HOT` lives as long as this thread; forwarded contract
-            // (a drop is never inside a slow operation: one that is sees a
-            // shut gate, and the call does nothing).
+            // (inside a slow operation the gate is shut, and the call does
+            // nothing).
             if unsafe { foreign::list_foreign(h.as_ref(), issuer, ptr, cap, tag) } {
                 return;
             }
